@@ -1,0 +1,239 @@
+// Package config is the schema of switchboard.yaml: defaults, ${ENV} expansion, and validation that
+// reports every problem with its key path before anything listens.
+//
+// Load is the only entry point: it parses, applies defaults and validates. A *Config it returns is
+// valid and is never modified afterwards, so it may be shared by any number of goroutines.
+package config
+
+import "time"
+
+// Config is the whole of switchboard.yaml. Every key is documented in docs/config.md.
+type Config struct {
+	// Listen is the address of the MCP endpoint (/mcp). Default 127.0.0.1:8080.
+	Listen string `yaml:"listen"`
+	// PublicURL is how clients reach the gateway; it is the OAuth resource identifier.
+	// Default: http:// + Listen.
+	PublicURL string `yaml:"public_url"`
+	// AdminListen is the address of /healthz, /readyz, /metrics and /admin/*. Empty: they are
+	// served on Listen.
+	AdminListen string `yaml:"admin_listen"`
+	// Naming controls how upstream tool names become exposed names.
+	Naming Naming `yaml:"naming"`
+	// Upstreams is the static source of upstream MCP servers.
+	Upstreams []Upstream `yaml:"upstreams"`
+	// Defaults holds gateway-wide defaults for upstream calls.
+	Defaults Defaults `yaml:"defaults"`
+	// Consul configures discovery of upstreams in Consul. Nil: Consul is not used.
+	Consul *Consul `yaml:"consul"`
+	// Auth configures client authentication and tool policies.
+	Auth Auth `yaml:"auth"`
+	// Limits configures per principal, per tool rate limits.
+	Limits Limits `yaml:"limits"`
+	// Breaker configures the circuit breaker of each upstream instance.
+	Breaker Breaker `yaml:"breaker"`
+	// Cache configures the response cache.
+	Cache Cache `yaml:"cache"`
+}
+
+// Naming controls exposed tool names.
+type Naming struct {
+	// Separator joins namespace and original name. Default "__".
+	Separator string `yaml:"separator"`
+	// MaxLength is the longest exposed name; longer names are shortened with a hash suffix.
+	// Default 64, at least 16.
+	MaxLength int `yaml:"max_length"`
+}
+
+// Upstream is one statically configured upstream MCP server: either a URL (Streamable HTTP or
+// legacy SSE) or a command (stdio child process), never both.
+type Upstream struct {
+	// Name identifies the upstream in logs and the admin view; unique, [A-Za-z0-9_-]+.
+	Name string `yaml:"name"`
+	// URL of the MCP endpoint, http or https.
+	URL string `yaml:"url"`
+	// Transport of URL: "streamable-http" (default) or "sse".
+	Transport string `yaml:"transport"`
+	// Namespace prefixes this upstream's tool names. Absent: Name. Empty string: no prefix.
+	Namespace *string `yaml:"namespace"`
+	// Headers are sent with every HTTP request to the upstream (the gateway's own credentials).
+	Headers map[string]string `yaml:"headers"`
+	// Timeout is the deadline of one call to this upstream. Default: defaults.timeout.
+	Timeout Duration `yaml:"timeout"`
+	// Command starts a stdio upstream: program and arguments. The gateway starts it, restarts it
+	// with back-off when it exits, and stops it on shutdown.
+	Command []string `yaml:"command"`
+	// Env adds environment variables to Command's process (which otherwise inherits none but PATH
+	// and HOME, so gateway secrets do not leak into children).
+	Env map[string]string `yaml:"env"`
+	// Dir is Command's working directory. Default: the gateway's.
+	Dir string `yaml:"dir"`
+}
+
+// Defaults are gateway-wide settings for upstream calls.
+type Defaults struct {
+	// Timeout is the per-call deadline of upstreams that set none. Default 30s.
+	Timeout Duration `yaml:"timeout"`
+	// ConnectTimeout bounds connecting to and initializing an upstream session. Default 10s.
+	ConnectTimeout Duration `yaml:"connect_timeout"`
+}
+
+// Consul configures discovery in Consul.
+type Consul struct {
+	// Address of the Consul agent, host:port. Default 127.0.0.1:8500.
+	Address string `yaml:"address"`
+	// Tag marks MCP services. Default "mcp".
+	Tag string `yaml:"tag"`
+	// Token is the ACL token. Secret.
+	Token string `yaml:"token"`
+	// Datacenter to query. Default: the agent's.
+	Datacenter string `yaml:"datacenter"`
+}
+
+// Auth configures authentication of clients.
+type Auth struct {
+	// Mode is "none" (default) or "oidc". "none" is refused unless Listen is a loopback address or
+	// AllowUnauthenticated is true.
+	Mode string `yaml:"mode"`
+	// AllowUnauthenticated permits mode "none" on a non-loopback address.
+	AllowUnauthenticated bool `yaml:"allow_unauthenticated"`
+	// Issuer is the OIDC issuer URL.
+	Issuer string `yaml:"issuer"`
+	// Audience is the expected token audience (this resource).
+	Audience string `yaml:"audience"`
+	// RequiredScopes must all be granted to use the gateway.
+	RequiredScopes []string `yaml:"required_scopes"`
+	// Policies decide which tools a principal may use; the first match wins.
+	Policies []Policy `yaml:"policies"`
+}
+
+// Policy allows a set of tools to principals that match When.
+type Policy struct {
+	// When is the match condition.
+	When PolicyMatch `yaml:"when"`
+	// Allow lists exposed-name globs.
+	Allow []string `yaml:"allow"`
+}
+
+// PolicyMatch matches a principal by scope or by claim values.
+type PolicyMatch struct {
+	// Scope the token must carry.
+	Scope string `yaml:"scope"`
+	// Claim values the token must carry (a list claim matches when it contains the value).
+	Claim map[string]string `yaml:"claim"`
+}
+
+// Limits configures rate limits per principal per tool.
+type Limits struct {
+	// Default applies to every tool without an override. Absent: no limit.
+	Default *Limit `yaml:"default"`
+	// Tools maps exposed tool names to their limit.
+	Tools map[string]Limit `yaml:"tools"`
+}
+
+// Limit is a token bucket.
+type Limit struct {
+	// Rate like "5/s" or "600/m".
+	Rate Rate `yaml:"rate"`
+	// Burst is the bucket size. Default: the rate per second, at least 1.
+	Burst int `yaml:"burst"`
+}
+
+// Breaker configures circuit breakers.
+type Breaker struct {
+	// Failures in a row that open the breaker. Default 5.
+	Failures int `yaml:"failures"`
+	// OpenFor is how long an open breaker rejects calls before a probe. Default 30s.
+	OpenFor Duration `yaml:"open_for"`
+}
+
+// Cache configures the response cache.
+type Cache struct {
+	// Redis is the shared cache. Nil: in-process cache only.
+	Redis *Redis `yaml:"redis"`
+	// Tools maps exposed tool names (globs) to their caching rule.
+	Tools map[string]CacheRule `yaml:"tools"`
+}
+
+// Redis locates the Redis server.
+type Redis struct {
+	// Address host:port.
+	Address string `yaml:"address"`
+	// Password. Secret.
+	Password string `yaml:"password"`
+}
+
+// CacheRule says how long a tool's results are cached and for whom.
+type CacheRule struct {
+	// TTL of a cached result.
+	TTL Duration `yaml:"ttl"`
+	// Shared results are the same for every principal.
+	Shared bool `yaml:"shared"`
+}
+
+// applyDefaults fills what the file left out. It runs before validation.
+func (c *Config) applyDefaults() {
+	if c.Listen == "" {
+		c.Listen = "127.0.0.1:8080"
+	}
+	if c.PublicURL == "" {
+		c.PublicURL = "http://" + c.Listen
+	}
+	if c.Naming.Separator == "" {
+		c.Naming.Separator = "__"
+	}
+	if c.Naming.MaxLength == 0 {
+		c.Naming.MaxLength = 64
+	}
+	if c.Defaults.Timeout == 0 {
+		c.Defaults.Timeout = Duration(30 * time.Second)
+	}
+	if c.Defaults.ConnectTimeout == 0 {
+		c.Defaults.ConnectTimeout = Duration(10 * time.Second)
+	}
+	for i := range c.Upstreams {
+		u := &c.Upstreams[i]
+		if u.URL != "" && u.Transport == "" {
+			u.Transport = TransportStreamableHTTP
+		}
+		if u.Timeout == 0 {
+			u.Timeout = c.Defaults.Timeout
+		}
+	}
+	if c.Consul != nil {
+		if c.Consul.Address == "" {
+			c.Consul.Address = "127.0.0.1:8500"
+		}
+		if c.Consul.Tag == "" {
+			c.Consul.Tag = "mcp"
+		}
+	}
+	if c.Auth.Mode == "" {
+		c.Auth.Mode = AuthNone
+	}
+	if c.Breaker.Failures == 0 {
+		c.Breaker.Failures = 5
+	}
+	if c.Breaker.OpenFor == 0 {
+		c.Breaker.OpenFor = Duration(30 * time.Second)
+	}
+}
+
+// Transports of URL upstreams.
+const (
+	TransportStreamableHTTP = "streamable-http"
+	TransportSSE            = "sse"
+)
+
+// Auth modes.
+const (
+	AuthNone = "none"
+	AuthOIDC = "oidc"
+)
+
+// NamespaceOf returns the namespace of u's tools: its Namespace when set, else its Name.
+func (u Upstream) NamespaceOf() string {
+	if u.Namespace != nil {
+		return *u.Namespace
+	}
+	return u.Name
+}

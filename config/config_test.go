@@ -1,0 +1,145 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(vars map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := vars[k]; return v, ok }
+}
+
+func TestParseDefaultsAndExpansion(t *testing.T) {
+	t.Parallel()
+	cfg, err := Parse([]byte(`
+upstreams:
+  - name: everything
+    url: http://127.0.0.1:3001/mcp
+    headers: {Authorization: "Bearer ${TOKEN}"}
+  - name: clock
+    command: ["mcp-demo", "--stdio"]
+    namespace: ""
+    timeout: ${CLOCK_TIMEOUT:-5s}
+`), env(map[string]string{"TOKEN": "s3cret"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Listen != "127.0.0.1:8080" || cfg.PublicURL != "http://127.0.0.1:8080" {
+		t.Errorf("listen defaults: got %q, %q", cfg.Listen, cfg.PublicURL)
+	}
+	if cfg.Naming.Separator != "__" || cfg.Naming.MaxLength != 64 {
+		t.Errorf("naming defaults: got %+v", cfg.Naming)
+	}
+	ev, clock := cfg.Upstreams[0], cfg.Upstreams[1]
+	if ev.Headers["Authorization"] != "Bearer s3cret" {
+		t.Errorf("header not expanded: %q", ev.Headers["Authorization"])
+	}
+	if ev.Transport != TransportStreamableHTTP || ev.Timeout.D() != 30*time.Second {
+		t.Errorf("upstream defaults: transport %q timeout %v", ev.Transport, ev.Timeout.D())
+	}
+	if ev.NamespaceOf() != "everything" || clock.NamespaceOf() != "" {
+		t.Errorf("namespaces: got %q and %q", ev.NamespaceOf(), clock.NamespaceOf())
+	}
+	if clock.Timeout.D() != 5*time.Second {
+		t.Errorf("fallback expansion: timeout %v", clock.Timeout.D())
+	}
+}
+
+func TestParseReportsEveryError(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		yaml string
+		want []string // each must appear in the error text
+	}{
+		{"unknown top-level key", "listn: x\nupstreams: [{name: a, url: http://h/mcp}]", []string{"listn: unknown key (line 1)"}},
+		{"unknown nested key", "upstreams: [{name: a, url: http://h/mcp, timout: 3s}]", []string{"upstreams[0].timout: unknown key"}},
+		{"duplicate key", "listen: 127.0.0.1:1\nlisten: 127.0.0.1:2\nupstreams: [{name: a, url: http://h/mcp}]", []string{"listen: key appears twice (line 2)"}},
+		{"bad duration", "upstreams: [{name: a, url: http://h/mcp, timeout: soon}]", []string{`upstreams[0].timeout: want a positive duration like "30s", got "soon"`}},
+		{"negative duration", "breaker: {open_for: -1s}\nupstreams: [{name: a, url: http://h/mcp}]", []string{"breaker.open_for: want a positive duration"}},
+		{"bad url", "upstreams: [{name: a, url: ftp://h/mcp}]", []string{`upstreams[0].url: want an http:// or https:// URL, got "ftp://h/mcp"`}},
+		{"url and command", "upstreams: [{name: a, url: http://h/mcp, command: [x]}]", []string{"upstreams[0]: set either url or command, not both"}},
+		{"neither url nor command", "upstreams: [{name: a}]", []string{"upstreams[0]: set url (an HTTP upstream) or command"}},
+		{"duplicate names", "upstreams: [{name: a, url: http://h/mcp}, {name: b, url: http://h/mcp}, {name: a, command: [x]}]", []string{`upstreams[2].name: duplicate name "a" (also upstreams[0])`}},
+		{"missing name", "upstreams: [{url: http://h/mcp}]", []string{"upstreams[0].name: required"}},
+		{"bad name", "upstreams: [{name: 'a b', url: http://h/mcp}]", []string{`upstreams[0].name: want 1 to 64 characters`}},
+		{"bad namespace", "upstreams: [{name: a, namespace: 'x.y', url: http://h/mcp}]", []string{`upstreams[0].namespace: want up to 64 characters`}},
+		{"bad transport", "upstreams: [{name: a, url: http://h/mcp, transport: websocket}]", []string{`upstreams[0].transport: want "streamable-http" or "sse", got "websocket"`}},
+		{"transport on command", "upstreams: [{name: a, command: [x], transport: sse}]", []string{"upstreams[0].transport: only for a url upstream"}},
+		{"headers on command", "upstreams: [{name: a, command: [x], headers: {A: b}}]", []string{"upstreams[0].headers: only for a url upstream"}},
+		{"env on url", "upstreams: [{name: a, url: http://h/mcp, env: {A: b}}]", []string{"upstreams[0].env: only for a command upstream"}},
+		{"empty program", "upstreams: [{name: a, command: ['']}]", []string{"upstreams[0].command[0]: the program must not be empty"}},
+		{"no upstreams", "listen: 127.0.0.1:8080", []string{"upstreams: no upstreams"}},
+		{"unset env", "upstreams: [{name: a, url: http://h/mcp, headers: {A: '${NOPE}'}}]", []string{`upstreams[0].headers["A"]: environment variable NOPE is not set`}},
+		{"bad listen", "listen: 8080\nupstreams: [{name: a, url: http://h/mcp}]", []string{`listen: want host:port, got "8080"`}},
+		{"admin equals listen", "admin_listen: 127.0.0.1:8080\nupstreams: [{name: a, url: http://h/mcp}]", []string{"admin_listen: must differ from listen"}},
+		{"bad separator", "naming: {separator: '.'}\nupstreams: [{name: a, url: http://h/mcp}]", []string{`naming.separator: want 1 to 8 characters`}},
+		{"max length range", "naming: {max_length: 8}\nupstreams: [{name: a, url: http://h/mcp}]", []string{"naming.max_length: want 16 to 128, got 8"}},
+		{"not an integer", "naming: {max_length: long}\nupstreams: [{name: a, url: http://h/mcp}]", []string{`naming.max_length: want an integer, got "long"`}},
+		{"not a list", "upstreams: {name: a}", []string{"upstreams: want a list"}},
+		{"unauthenticated on all interfaces", "listen: 0.0.0.0:8080\nupstreams: [{name: a, url: http://h/mcp}]", []string{`auth.mode: "none" serves anyone`}},
+		{"bad auth mode", "auth: {mode: basic}\nupstreams: [{name: a, url: http://h/mcp}]", []string{`auth.mode: want "none" or "oidc", got "basic"`}},
+		{"oidc without issuer", "auth: {mode: oidc}\nupstreams: [{name: a, url: http://h/mcp}]", []string{"auth.issuer: required", "auth.audience: required"}},
+		{"empty policy", "auth: {policies: [{}]}\nupstreams: [{name: a, url: http://h/mcp}]", []string{"auth.policies[0].when: set scope or claim", "auth.policies[0].allow: list at least one"}},
+		{"bad glob", "auth: {policies: [{when: {scope: s}, allow: ['[']}]}\nupstreams: [{name: a, url: http://h/mcp}]", []string{"auth.policies[0].allow[0]: bad glob"}},
+		{"bad rate", "limits: {default: {rate: fast}}\nupstreams: [{name: a, url: http://h/mcp}]", []string{`limits.default.rate: want a rate like`}},
+		{"missing rate", "limits: {tools: {x: {burst: 3}}}\nupstreams: [{name: a, url: http://h/mcp}]", []string{`limits.tools["x"].rate: required`}},
+		{"breaker failures", "breaker: {failures: -1}\nupstreams: [{name: a, url: http://h/mcp}]", []string{"breaker.failures: want at least 1"}},
+		{"cache ttl missing", "cache: {tools: {x: {shared: true}}}\nupstreams: [{name: a, url: http://h/mcp}]", []string{`cache.tools["x"].ttl: required`}},
+		{"redis address", "cache: {redis: {address: nowhere}}\nupstreams: [{name: a, url: http://h/mcp}]", []string{`cache.redis.address: want host:port`}},
+		{"consul address", "consul: {address: nowhere}", []string{`consul.address: want host:port`}},
+		{"many at once", "listn: x\nupstreams: [{name: a, url: http://h/mcp, command: [x]}, {name: a, url: 'nope'}]\nbreaker: {open_for: x}",
+			[]string{"listn: unknown key", "upstreams[0]: set either", "upstreams[1].name: duplicate", "upstreams[1].url: want", "breaker.open_for: want"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := Parse([]byte(tc.yaml), env(nil))
+			var errs Errors
+			if !errors.As(err, &errs) {
+				t.Fatalf("want Errors, got %v", err)
+			}
+			if len(errs) != len(tc.want) {
+				t.Errorf("want %d errors, got %d:\n%v", len(tc.want), len(errs), err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("missing %q in:\n%v", w, err)
+				}
+			}
+		})
+	}
+}
+
+func TestParseRejectsMalformedYAML(t *testing.T) {
+	t.Parallel()
+	_, err := Parse([]byte("upstreams: [\n"), env(nil))
+	if err == nil || !strings.Contains(err.Error(), "parsing config") {
+		t.Fatalf("want a parse error, got %v", err)
+	}
+}
+
+func TestExampleConfigIsValid(t *testing.T) {
+	t.Parallel()
+	matches, err := filepath.Glob("../examples/*.yaml")
+	if err != nil || len(matches) == 0 {
+		t.Fatalf("no example configs found: %v", err)
+	}
+	for _, path := range matches {
+		if _, err := Load(path); err != nil {
+			t.Errorf("%s: %v", path, err)
+		}
+	}
+}
+
+func TestLoadMissingFile(t *testing.T) {
+	t.Parallel()
+	_, err := Load(filepath.Join(t.TempDir(), "absent.yaml"))
+	if !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("want not-exist, got %v", err)
+	}
+}

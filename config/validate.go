@@ -1,0 +1,223 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"path"
+	"regexp"
+	"slices"
+	"strings"
+)
+
+var (
+	upstreamName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+	namespace    = regexp.MustCompile(`^[A-Za-z0-9_-]{0,64}$`)
+	separator    = regexp.MustCompile(`^[A-Za-z0-9_-]{1,8}$`)
+)
+
+// validate checks the meaning of a decoded, defaulted config. It reports every problem and has no
+// side effects.
+func (c *Config) validate() Errors {
+	var errs Errors
+	fail := func(path, format string, args ...any) {
+		errs = append(errs, FieldError{Path: path, Msg: fmt.Sprintf(format, args...)})
+	}
+
+	listenErr := checkHostPort(c.Listen)
+	if listenErr != nil {
+		fail("listen", "%v", listenErr)
+	}
+	if err := checkHTTPURL(c.PublicURL); err != nil {
+		fail("public_url", "%v", err)
+	}
+	if c.AdminListen != "" {
+		if err := checkHostPort(c.AdminListen); err != nil {
+			fail("admin_listen", "%v", err)
+		} else if c.AdminListen == c.Listen {
+			fail("admin_listen", "must differ from listen (leave it empty to serve admin endpoints on listen)")
+		}
+	}
+	if !separator.MatchString(c.Naming.Separator) {
+		fail("naming.separator", "want 1 to 8 characters of A-Z a-z 0-9 _ -, got %q", c.Naming.Separator)
+	}
+	if c.Naming.MaxLength < 16 || c.Naming.MaxLength > 128 {
+		fail("naming.max_length", "want 16 to 128, got %d", c.Naming.MaxLength)
+	}
+
+	if len(c.Upstreams) == 0 && c.Consul == nil {
+		fail("upstreams", "no upstreams: list some here or configure consul")
+	}
+	firstWithName := map[string]int{}
+	for i, u := range c.Upstreams {
+		p := fmt.Sprintf("upstreams[%d]", i)
+		switch {
+		case u.Name == "":
+			fail(p+".name", "required")
+		case !upstreamName.MatchString(u.Name):
+			fail(p+".name", "want 1 to 64 characters of A-Z a-z 0-9 _ -, got %q", u.Name)
+		default:
+			if j, dup := firstWithName[u.Name]; dup {
+				fail(p+".name", "duplicate name %q (also upstreams[%d])", u.Name, j)
+			} else {
+				firstWithName[u.Name] = i
+			}
+		}
+		if u.Namespace != nil && !namespace.MatchString(*u.Namespace) {
+			fail(p+".namespace", "want up to 64 characters of A-Z a-z 0-9 _ -, got %q", *u.Namespace)
+		}
+		switch {
+		case u.URL != "" && len(u.Command) > 0:
+			fail(p, "set either url or command, not both")
+		case u.URL == "" && len(u.Command) == 0:
+			fail(p, "set url (an HTTP upstream) or command (a stdio upstream)")
+		case u.URL != "":
+			if err := checkHTTPURL(u.URL); err != nil {
+				fail(p+".url", "%v", err)
+			}
+			if u.Transport != TransportStreamableHTTP && u.Transport != TransportSSE {
+				fail(p+".transport", "want %q or %q, got %q", TransportStreamableHTTP, TransportSSE, u.Transport)
+			}
+			if len(u.Env) > 0 {
+				fail(p+".env", "only for a command upstream")
+			}
+			if u.Dir != "" {
+				fail(p+".dir", "only for a command upstream")
+			}
+		default:
+			if u.Command[0] == "" {
+				fail(p+".command[0]", "the program must not be empty")
+			}
+			if u.Transport != "" {
+				fail(p+".transport", "only for a url upstream (a command upstream speaks stdio)")
+			}
+			if len(u.Headers) > 0 {
+				fail(p+".headers", "only for a url upstream")
+			}
+		}
+	}
+
+	if c.Consul != nil {
+		if err := checkHostPort(c.Consul.Address); err != nil {
+			fail("consul.address", "%v", err)
+		}
+	}
+
+	switch c.Auth.Mode {
+	case AuthNone:
+		if listenErr == nil && !c.Auth.AllowUnauthenticated && !isLoopback(c.Listen) {
+			fail("auth.mode", "\"none\" serves anyone who reaches %s: listen on a loopback address, use \"oidc\", or set auth.allow_unauthenticated: true", c.Listen)
+		}
+	case AuthOIDC:
+		if err := checkHTTPURL(c.Auth.Issuer); err != nil {
+			fail("auth.issuer", "%v", err)
+		}
+		if c.Auth.Audience == "" {
+			fail("auth.audience", "required with mode \"oidc\"")
+		}
+	default:
+		fail("auth.mode", "want %q or %q, got %q", AuthNone, AuthOIDC, c.Auth.Mode)
+	}
+	for i, pol := range c.Auth.Policies {
+		p := fmt.Sprintf("auth.policies[%d]", i)
+		if pol.When.Scope == "" && len(pol.When.Claim) == 0 {
+			fail(p+".when", "set scope or claim")
+		}
+		if len(pol.Allow) == 0 {
+			fail(p+".allow", "list at least one tool name or glob")
+		}
+		for j, g := range pol.Allow {
+			if err := checkGlob(g); err != nil {
+				fail(fmt.Sprintf("%s.allow[%d]", p, j), "%v", err)
+			}
+		}
+	}
+
+	if c.Limits.Default != nil {
+		errs = append(errs, c.Limits.Default.validate("limits.default")...)
+	}
+	for _, name := range sortedKeys(c.Limits.Tools) {
+		errs = append(errs, c.Limits.Tools[name].validate(fmt.Sprintf("limits.tools[%q]", name))...)
+	}
+
+	if c.Breaker.Failures < 1 {
+		fail("breaker.failures", "want at least 1, got %d", c.Breaker.Failures)
+	}
+
+	if c.Cache.Redis != nil {
+		if err := checkHostPort(c.Cache.Redis.Address); err != nil {
+			fail("cache.redis.address", "%v", err)
+		}
+	}
+	for _, name := range sortedKeys(c.Cache.Tools) {
+		p := fmt.Sprintf("cache.tools[%q]", name)
+		if err := checkGlob(name); err != nil {
+			fail(p, "%v", err)
+		}
+		if c.Cache.Tools[name].TTL == 0 {
+			fail(p+".ttl", "required")
+		}
+	}
+	return errs
+}
+
+func (l Limit) validate(p string) Errors {
+	var errs Errors
+	if l.Rate.PerSecond == 0 {
+		errs = append(errs, FieldError{Path: p + ".rate", Msg: "required"})
+	}
+	if l.Burst < 0 {
+		errs = append(errs, FieldError{Path: p + ".burst", Msg: fmt.Sprintf("want 0 or more, got %d", l.Burst)})
+	}
+	return errs
+}
+
+func checkHostPort(addr string) error {
+	if addr == "" {
+		return fmt.Errorf("required")
+	}
+	if _, port, err := net.SplitHostPort(addr); err != nil || port == "" {
+		return fmt.Errorf("want host:port, got %q", addr)
+	}
+	return nil
+}
+
+func checkHTTPURL(s string) error {
+	if s == "" {
+		return fmt.Errorf("required")
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("want an http:// or https:// URL, got %q", s)
+	}
+	return nil
+}
+
+func checkGlob(g string) error {
+	if _, err := path.Match(g, ""); err != nil {
+		return fmt.Errorf("bad glob %q: %v", g, err)
+	}
+	return nil
+}
+
+// isLoopback reports whether addr (host:port) only accepts connections from this machine.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
