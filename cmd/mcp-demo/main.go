@@ -1,0 +1,57 @@
+// Command mcp-demo is a small, real MCP server shipped with Switchboard for demos, tests and load
+// tests. It speaks stdio (the default) or, with --listen, Streamable HTTP at /mcp (or legacy SSE at
+// /sse with --sse).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/mark3labs/mcp-go/server"
+)
+
+func main() {
+	var (
+		listen     = flag.String("listen", "", "serve Streamable HTTP at ADDR/mcp instead of stdio")
+		sse        = flag.Bool("sse", false, "with --listen: serve the legacy SSE transport at /sse")
+		name       = flag.String("name", "mcp-demo", "server name reported in initialize")
+		enableExit = flag.Bool("enable-exit", false, "offer the exit tool, which kills this process (for crash tests)")
+	)
+	flag.Parse()
+	s := newServer(*name, *enableExit)
+
+	if *listen == "" {
+		if err := server.ServeStdio(s); err != nil && !errors.Is(err, context.Canceled) {
+			log.Fatal(err)
+		}
+		return
+	}
+
+	var handler http.Handler = server.NewStreamableHTTPServer(s)
+	path := "/mcp"
+	if *sse {
+		handler = server.NewSSEServer(s)
+		path = "/sse"
+	}
+	srv := &http.Server{Addr: *listen, Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		<-ctx.Done()
+		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(shutdown)
+	}()
+	fmt.Fprintf(os.Stderr, "mcp-demo %s serving http://%s%s\n", *name, *listen, path)
+	if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		log.Fatal(err)
+	}
+}

@@ -1,0 +1,152 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
+)
+
+// maxPayloadBytes bounds the payload tool so a demo cannot exhaust memory by accident.
+const maxPayloadBytes = 16 << 20
+
+// addOutputSchema is written by hand, with keywords mcp-go's typed schema does not model
+// ($schema, additionalProperties), so tests can check a gateway re-exposes schemas byte for byte.
+const addOutputSchema = `{"$schema":"https://json-schema.org/draft/2020-12/schema","type":"object","properties":{"sum":{"type":"number"}},"required":["sum"],"additionalProperties":false}`
+
+func newServer(name string, enableExit bool) *server.MCPServer {
+	s := server.NewMCPServer(name, "1.0.0",
+		server.WithToolCapabilities(true),
+		server.WithRecovery(),
+		server.WithInstructions("Demo tools: time, arithmetic, echo, sleep, fail, payload."),
+	)
+	readOnly := mcp.WithReadOnlyHintAnnotation(true)
+
+	s.AddTool(mcp.NewTool("now",
+		mcp.WithDescription("Current time, RFC 3339, in an IANA time zone."),
+		mcp.WithString("timezone", mcp.Description("IANA zone such as Europe/Paris; default UTC")),
+		readOnly,
+	), now)
+
+	s.AddTool(mcp.NewTool("add",
+		mcp.WithDescription("Adds two numbers."),
+		mcp.WithNumber("a", mcp.Required()),
+		mcp.WithNumber("b", mcp.Required()),
+		mcp.WithRawOutputSchema(json.RawMessage(addOutputSchema)),
+		readOnly, mcp.WithIdempotentHintAnnotation(true),
+	), add)
+
+	s.AddTool(mcp.NewTool("echo",
+		mcp.WithDescription("Returns its text unchanged."),
+		mcp.WithString("text", mcp.Required()),
+		readOnly,
+	), echo)
+
+	s.AddTool(mcp.NewTool("sleep",
+		mcp.WithDescription("Waits ms milliseconds (stops early when the call is cancelled)."),
+		mcp.WithNumber("ms", mcp.Required()),
+		readOnly,
+	), sleep)
+
+	s.AddTool(mcp.NewTool("fail",
+		mcp.WithDescription("Fails: a tool error result, or with jsonrpc=true a JSON-RPC error."),
+		mcp.WithString("message"),
+		mcp.WithBoolean("jsonrpc"),
+	), fail)
+
+	s.AddTool(mcp.NewTool("payload",
+		mcp.WithDescription(fmt.Sprintf("Returns a text of the given size in bytes (at most %d).", maxPayloadBytes)),
+		mcp.WithNumber("bytes", mcp.Required()),
+		readOnly,
+	), payload)
+
+	extra := mcp.NewTool("extra", mcp.WithDescription("Present only while toggled on by toggle_extra."), readOnly)
+	var mu sync.Mutex
+	extraOn := false
+	s.AddTool(mcp.NewTool("toggle_extra",
+		mcp.WithDescription("Adds or removes the tool named extra; the server announces tools/list_changed."),
+	), func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		extraOn = !extraOn
+		if extraOn {
+			s.AddTool(extra, func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+				return mcp.NewToolResultText("extra is here"), nil
+			})
+			return mcp.NewToolResultText("extra added"), nil
+		}
+		s.DeleteTools("extra")
+		return mcp.NewToolResultText("extra removed"), nil
+	})
+
+	if enableExit {
+		s.AddTool(mcp.NewTool("exit",
+			mcp.WithDescription("Kills this server process at once, mid-call (for crash tests)."),
+		), func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			os.Exit(3)
+			return nil, nil
+		})
+	}
+	return s
+}
+
+func now(_ context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+	zone := req.GetString("timezone", "UTC")
+	loc, err := time.LoadLocation(zone)
+	if err != nil {
+		return mcp.NewToolResultErrorf("unknown time zone %q", zone), nil
+	}
+	t := time.Now().In(loc).Format(time.RFC3339)
+	return mcp.NewToolResultStructured(map[string]any{"time": t, "timezone": zone}, t), nil
+}
+
+func add(_ context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+	a, errA := req.RequireFloat("a")
+	b, errB := req.RequireFloat("b")
+	if errA != nil || errB != nil {
+		return mcp.NewToolResultError("a and b must be numbers"), nil
+	}
+	sum := a + b
+	return mcp.NewToolResultStructured(map[string]any{"sum": sum}, fmt.Sprint(sum)), nil
+}
+
+func echo(_ context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+	text, err := req.RequireString("text")
+	if err != nil {
+		return mcp.NewToolResultError("text is required"), nil
+	}
+	return mcp.NewToolResultText(text), nil
+}
+
+func sleep(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+	ms := req.GetFloat("ms", 0)
+	select {
+	case <-time.After(time.Duration(ms * float64(time.Millisecond))):
+		return mcp.NewToolResultText(fmt.Sprintf("slept %g ms", ms)), nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func fail(_ context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+	msg := req.GetString("message", "this tool always fails")
+	if req.GetBool("jsonrpc", false) {
+		return nil, errors.New(msg) // mcp-go answers a handler error with JSON-RPC -32603
+	}
+	return mcp.NewToolResultError(msg), nil
+}
+
+func payload(_ context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+	n := int(req.GetFloat("bytes", 0))
+	if n < 0 || n > maxPayloadBytes {
+		return mcp.NewToolResultErrorf("bytes must be between 0 and %d", maxPayloadBytes), nil
+	}
+	return mcp.NewToolResultText(strings.Repeat("x", n)), nil
+}

@@ -1,0 +1,202 @@
+package upstream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/client/transport"
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/switchboard-mcp/switchboard/registry"
+)
+
+// conn is one initialized MCP client session to one instance. It is replaced, never repaired:
+// when it dies the instance dials a new one.
+type conn struct {
+	client *client.Client
+	rpc    transport.Interface
+	// dead is closed when the transport reports the session gone (stdio child exited, SSE stream
+	// lost). Streamable HTTP has no such signal; failed calls and pings reveal it instead.
+	dead      chan struct{}
+	closeOnce sync.Once
+	stop      func() // releases what dial acquired beyond the client (the child process)
+}
+
+func (c *conn) markDead() { c.closeOnce.Do(func() { close(c.dead) }) }
+
+func (c *conn) close() {
+	_ = c.client.Close()
+	if c.stop != nil {
+		c.stop()
+	}
+	c.markDead()
+}
+
+// dialer connects to one instance; http is shared by every HTTP instance so connections pool.
+type dialer struct {
+	http *http.Client
+	log  *slog.Logger
+}
+
+// newHTTPClient returns the client for upstream HTTP traffic. It has no overall timeout: calls
+// carry their own deadlines, and SSE and GET streams are long-lived by design.
+func newHTTPClient() *http.Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = 64
+	return &http.Client{Transport: tr}
+}
+
+// dial connects to inst and completes the MCP handshake within connectTimeout. life bounds the
+// session itself (the SSE stream, the child process); it outlives the dial.
+func (d *dialer) dial(life context.Context, inst registry.Instance, connectTimeout time.Duration, onNotify func(mcp.JSONRPCNotification)) (*conn, error) {
+	c := &conn{dead: make(chan struct{})}
+	var tr transport.Interface
+	switch inst.Transport {
+	case registry.StreamableHTTP:
+		h, err := transport.NewStreamableHTTP(inst.URL,
+			transport.WithHTTPBasicClient(d.http),
+			transport.WithHTTPHeaders(inst.Headers),
+			// The standing GET stream is how an idle upstream tells us its tools changed.
+			transport.WithContinuousListening(),
+		)
+		if err != nil {
+			return nil, err
+		}
+		tr = h
+	case registry.SSE:
+		s, err := transport.NewSSE(inst.URL,
+			transport.WithHTTPClient(d.http),
+			transport.WithHeaders(inst.Headers),
+			// The call's own deadline governs; the transport's 60s default would cut long tools.
+			transport.WithResponseTimeout(24*time.Hour),
+		)
+		if err != nil {
+			return nil, err
+		}
+		tr = s
+	case registry.Stdio:
+		s, stop, err := d.spawn(inst, c.markDead)
+		if err != nil {
+			return nil, err
+		}
+		tr, c.stop = s, stop
+	default:
+		return nil, fmt.Errorf("unknown transport %q", inst.Transport)
+	}
+
+	c.rpc = tr
+	c.client = client.NewClient(tr, client.WithProtocolVersion(mcp.LATEST_LEGACY_PROTOCOL_VERSION))
+	c.client.OnNotification(onNotify)
+	c.client.OnConnectionLost(func(error) { c.markDead() })
+	if err := c.client.Start(life); err != nil {
+		c.close()
+		return nil, fmt.Errorf("starting transport: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(life, connectTimeout)
+	defer cancel()
+	_, err := c.client.Initialize(ctx, mcp.InitializeRequest{Params: mcp.InitializeParams{
+		ProtocolVersion: mcp.LATEST_LEGACY_PROTOCOL_VERSION,
+		ClientInfo:      mcp.Implementation{Name: "switchboard", Version: Version},
+	}})
+	if err != nil {
+		c.close()
+		return nil, fmt.Errorf("initializing: %w", err)
+	}
+	return c, nil
+}
+
+// Version is reported to upstreams in initialize; main sets it at build time.
+var Version = "dev"
+
+// spawn starts a stdio instance in its own process group, so that stopping it also stops any
+// children it started (npx starts node, for one). onExit runs when the process exits.
+func (d *dialer) spawn(inst registry.Instance, onExit func()) (*transport.Stdio, func(), error) {
+	cmd := exec.Command(inst.Command[0], inst.Command[1:]...)
+	cmd.Dir = inst.Dir
+	// Children get a minimal environment: the gateway's secrets are not theirs.
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
+	for k, v := range inst.Env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, nil, err
+	}
+	// Our own pipe, not StdoutPipe: cmd.Wait must not close the reader under the transport.
+	stdoutR, stdoutW, err := os.Pipe()
+	if err != nil {
+		return nil, nil, err
+	}
+	cmd.Stdout = stdoutW
+	cmd.Stderr = &lineLogger{log: d.log.With("stream", "stderr")}
+	if err := cmd.Start(); err != nil {
+		stdoutR.Close()
+		stdoutW.Close()
+		return nil, nil, fmt.Errorf("starting %s: %w", inst.Command[0], err)
+	}
+	stdoutW.Close()
+
+	exited := make(chan struct{})
+	go func() {
+		err := cmd.Wait()
+		d.log.Info("stdio upstream exited", "pid", cmd.Process.Pid, "status", exitStatus(err))
+		close(exited)
+		onExit()
+	}()
+	stop := func() {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(3 * time.Second):
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-exited
+		}
+		stdoutR.Close()
+	}
+	return transport.NewIO(stdoutR, stdin, nil), stop, nil
+}
+
+func exitStatus(err error) string {
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		return exit.String()
+	}
+	if err != nil {
+		return err.Error()
+	}
+	return "exit status 0"
+}
+
+// lineLogger logs what a child writes to stderr, one record per line.
+type lineLogger struct {
+	log     *slog.Logger
+	partial []byte
+}
+
+func (l *lineLogger) Write(p []byte) (int, error) {
+	l.partial = append(l.partial, p...)
+	for {
+		i := strings.IndexByte(string(l.partial), '\n')
+		if i < 0 {
+			break
+		}
+		l.log.Info("upstream says", "line", string(l.partial[:i]))
+		l.partial = l.partial[i+1:]
+	}
+	if len(l.partial) > 64<<10 { // a child that never ends a line does not grow us without bound
+		l.log.Info("upstream says", "line", string(l.partial))
+		l.partial = l.partial[:0]
+	}
+	return len(p), nil
+}

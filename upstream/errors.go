@@ -1,0 +1,27 @@
+package upstream
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Errors of a call that the gateway, not the upstream, decided. Callers use errors.Is.
+var (
+	// ErrUnavailable: no live session to the upstream, or the transport failed during the call.
+	ErrUnavailable = errors.New("upstream unavailable")
+	// ErrTimeout: the upstream did not answer before the call's deadline.
+	ErrTimeout = errors.New("upstream timed out")
+	// ErrNoInstance: the upstream has no instance that could take the call.
+	ErrNoInstance = errors.New("no instance of the upstream")
+)
+
+// RPCError is a JSON-RPC error the upstream answered with. It is passed to the client unchanged.
+type RPCError struct {
+	Code    int
+	Message string
+	Data    any
+}
+
+func (e *RPCError) Error() string {
+	return fmt.Sprintf("upstream JSON-RPC error %d: %s", e.Code, e.Message)
+}

@@ -1,0 +1,261 @@
+package upstream
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/mark3labs/mcp-go/client/transport"
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/switchboard-mcp/switchboard/registry"
+)
+
+// Timings of the supervisor. Variables, not constants, so tests of reconnection need not wait
+// for production back-offs.
+var (
+	healthInterval = 15 * time.Second // how often an idle session is pinged
+	pingTimeout    = 5 * time.Second
+	backoffMin     = 200 * time.Millisecond
+	backoffMax     = 30 * time.Second
+	healthyFor     = 10 * time.Second // a session that lived this long resets the back-off
+)
+
+// Instance is one replica of an upstream: a supervised client session that is dialled, listed,
+// health-checked, and re-dialled with capped back-off when it dies. Its methods are safe for
+// concurrent use.
+type Instance struct {
+	spec           registry.Instance
+	name           registry.ServiceName
+	timeout        time.Duration // per call
+	connectTimeout time.Duration // per dial and handshake
+	dialer         *dialer
+	log     *slog.Logger
+	changed func() // tools or status changed; must not block
+
+	state    atomic.Pointer[instanceState]
+	inFlight atomic.Int64
+	nextID   atomic.Int64
+	relist   chan struct{} // 1-slot: the upstream announced tools/list_changed
+	suspect  chan struct{} // 1-slot: a call failed in transport; check the session now
+	tried    chan struct{} // closed once the first dial finished, well or not
+	done     chan struct{} // closed when run returns
+}
+
+// instanceState is an immutable view of an instance, swapped whole.
+type instanceState struct {
+	conn    *conn  // nil while disconnected
+	tools   []Tool // last known list; kept while disconnected so the catalog does not flap
+	listed  bool   // tools is a real list (the instance was listed at least once)
+	lastErr error  // why the instance is down; nil when connected
+	since   time.Time
+}
+
+func newInstance(desc registry.Upstream, spec registry.Instance, hc *http.Client, connectTimeout time.Duration, log *slog.Logger, changed func()) *Instance {
+	log = log.With("upstream", string(desc.Name), "instance", string(spec.ID))
+	in := &Instance{
+		spec: spec, name: desc.Name, timeout: desc.Timeout, connectTimeout: connectTimeout,
+		dialer: &dialer{http: hc, log: log}, log: log, changed: changed,
+		relist:  make(chan struct{}, 1),
+		suspect: make(chan struct{}, 1),
+		tried:   make(chan struct{}),
+		done:    make(chan struct{}),
+	}
+	in.state.Store(&instanceState{lastErr: errors.New("not connected yet"), since: time.Now()})
+	return in
+}
+
+func signal(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// run supervises the session until ctx ends; it closes the session before returning.
+func (in *Instance) run(ctx context.Context) {
+	defer close(in.done)
+	defer func() {
+		if p := recover(); p != nil {
+			in.log.Error("instance supervisor panicked", "panic", p)
+		}
+	}()
+	triedOnce := false
+	bo := backoff{min: backoffMin, max: backoffMax}
+	for ctx.Err() == nil {
+		err := in.session(ctx)
+		if !triedOnce {
+			triedOnce = true
+			close(in.tried)
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		old := in.state.Load()
+		if old.conn != nil && time.Since(old.since) > healthyFor {
+			bo.reset() // it was healthy for a good while: this is a fresh failure, retry soon
+		}
+		in.state.Store(&instanceState{tools: old.tools, listed: old.listed, lastErr: err, since: time.Now()})
+		in.changed()
+		wait := bo.next()
+		in.log.Warn("upstream unavailable", "err", err, "retry_in", wait.Round(time.Millisecond))
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+	}
+}
+
+// session dials, lists and serves one session until it fails or ctx ends.
+func (in *Instance) session(ctx context.Context) error {
+	onNotify := func(n mcp.JSONRPCNotification) {
+		// Runs on the transport's reader: never block it, never call the upstream from here.
+		if n.Method == string(mcp.MethodNotificationToolsListChanged) {
+			signal(in.relist)
+		}
+	}
+	c, err := in.dialer.dial(ctx, in.spec, in.connectTimeout, onNotify)
+	if err != nil {
+		return err
+	}
+	defer c.close()
+	if err := in.refresh(ctx, c); err != nil {
+		return err
+	}
+	in.log.Info("upstream connected", "tools", len(in.state.Load().tools))
+	tick := time.NewTicker(healthInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-c.dead:
+			return errors.New("session lost")
+		case <-in.relist:
+			if err := in.refresh(ctx, c); err != nil {
+				return err
+			}
+		case <-in.suspect:
+			if err := ping(ctx, c); err != nil {
+				return err
+			}
+		case <-tick.C:
+			if err := ping(ctx, c); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+func ping(ctx context.Context, c *conn) error {
+	ctx, cancel := context.WithTimeout(ctx, pingTimeout)
+	defer cancel()
+	if err := c.client.Ping(ctx); err != nil {
+		return fmt.Errorf("ping: %w", err)
+	}
+	return nil
+}
+
+// refresh lists the tools over c and publishes them with c as the live session.
+func (in *Instance) refresh(ctx context.Context, c *conn) error {
+	ctx, cancel := context.WithTimeout(ctx, in.timeoutOrDefault())
+	defer cancel()
+	tools, err := listTools(ctx, c.rpc, in.requestID)
+	if err != nil {
+		return fmt.Errorf("listing tools: %w", err)
+	}
+	in.state.Store(&instanceState{conn: c, tools: tools, listed: true, since: time.Now()})
+	in.changed()
+	return nil
+}
+
+func (in *Instance) timeoutOrDefault() time.Duration {
+	if in.timeout > 0 {
+		return in.timeout
+	}
+	return 30 * time.Second
+}
+
+// requestID returns a fresh id for a request the gateway sends itself. String ids never
+// collide with the client library's own integer ids.
+func (in *Instance) requestID() mcp.RequestId {
+	return mcp.NewRequestId(fmt.Sprintf("sb-%d", in.nextID.Add(1)))
+}
+
+// Call sends tools/call for the upstream's own tool name with args (a JSON object, or nil) and
+// returns the upstream's result as it sent it. It returns within the upstream's timeout. Errors:
+// ErrUnavailable (no session, or the transport failed), ErrTimeout (the deadline passed; the
+// upstream was sent notifications/cancelled), *RPCError (the upstream answered with a JSON-RPC
+// error), or the caller's context error.
+func (in *Instance) Call(ctx context.Context, tool string, args json.RawMessage) (json.RawMessage, error) {
+	st := in.state.Load()
+	if st.conn == nil {
+		return nil, fmt.Errorf("%w: %v", ErrUnavailable, st.lastErr)
+	}
+	in.inFlight.Add(1)
+	defer in.inFlight.Add(-1)
+
+	callCtx, cancel := context.WithTimeout(ctx, in.timeoutOrDefault())
+	defer cancel()
+	params := map[string]any{"name": tool}
+	if len(args) > 0 {
+		params["arguments"] = args
+	}
+	id := in.requestID()
+	resp, err := st.conn.rpc.SendRequest(callCtx, transport.JSONRPCRequest{
+		JSONRPC: mcp.JSONRPC_VERSION, ID: id, Method: string(mcp.MethodToolsCall), Params: params,
+	})
+	switch {
+	case err == nil && resp.Error != nil:
+		return nil, &RPCError{Code: resp.Error.Code, Message: resp.Error.Message, Data: resp.Error.Data}
+	case err == nil:
+		return resp.Result, nil
+	case ctx.Err() != nil:
+		in.cancelUpstream(st.conn, id, "the client cancelled the call")
+		return nil, ctx.Err()
+	case callCtx.Err() != nil:
+		in.cancelUpstream(st.conn, id, "the gateway's deadline passed")
+		return nil, fmt.Errorf("%w after %s", ErrTimeout, in.timeoutOrDefault())
+	default:
+		signal(in.suspect)
+		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+}
+
+// cancelUpstream tells the upstream to stop working on request id, without waiting long.
+func (in *Instance) cancelUpstream(c *conn, id mcp.RequestId, reason string) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_ = c.rpc.SendNotification(ctx, mcp.JSONRPCNotification{
+		JSONRPC: mcp.JSONRPC_VERSION,
+		Notification: mcp.Notification{
+			Method: string(mcp.MethodNotificationCancelled),
+			Params: mcp.NotificationParams{AdditionalFields: map[string]any{"requestId": id, "reason": reason}},
+		},
+	})
+}
+
+// Status is a point-in-time view of an instance for readiness and the admin view.
+type Status struct {
+	ID        registry.InstanceID
+	Connected bool
+	InFlight  int64
+	LastError string
+	Since     time.Time
+}
+
+// Status returns the current status of the instance.
+func (in *Instance) Status() Status {
+	st := in.state.Load()
+	s := Status{ID: in.spec.ID, Connected: st.conn != nil, InFlight: in.inFlight.Load(), Since: st.since}
+	if st.lastErr != nil {
+		s.LastError = st.lastErr.Error()
+	}
+	return s
+}

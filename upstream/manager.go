@@ -1,0 +1,213 @@
+// Package upstream keeps MCP client sessions to upstream instances: one long-lived, initialized
+// session per instance, re-dialled with back-off when it dies, and calls routed over them.
+package upstream
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/switchboard-mcp/switchboard/registry"
+)
+
+// Upstream is one upstream server and its instances. Immutable once built.
+type Upstream struct {
+	Desc      registry.Upstream
+	instances []*Instance
+}
+
+// Tools returns the upstream's tools, from the first of its instances that has listed them, and
+// whether any had. An upstream that was listed once keeps its tools while it is down, so its
+// calls fail with a clear error rather than "unknown tool", and clients see no churn.
+func (u *Upstream) Tools() ([]Tool, bool) {
+	var fallback *instanceState
+	for _, in := range u.instances {
+		st := in.state.Load()
+		if st.listed && st.conn != nil {
+			return st.tools, true
+		}
+		if st.listed && fallback == nil {
+			fallback = st
+		}
+	}
+	if fallback != nil {
+		return fallback.tools, true
+	}
+	return nil, false
+}
+
+// Call routes a call of the upstream's own tool name to the connected instance with the fewest
+// calls in flight. See Instance.Call for the errors.
+func (u *Upstream) Call(ctx context.Context, tool string, args json.RawMessage) (json.RawMessage, error) {
+	var best *Instance
+	for _, in := range u.instances {
+		if in.state.Load().conn == nil {
+			continue
+		}
+		if best == nil || in.inFlight.Load() < best.inFlight.Load() {
+			best = in
+		}
+	}
+	if best == nil {
+		if len(u.instances) == 0 {
+			return nil, ErrNoInstance
+		}
+		st := u.instances[0].state.Load()
+		return nil, fmt.Errorf("%w: %v", ErrUnavailable, st.lastErr)
+	}
+	return best.Call(ctx, tool, args)
+}
+
+// Instances returns the status of each instance.
+func (u *Upstream) Instances() []Status {
+	out := make([]Status, len(u.instances))
+	for i, in := range u.instances {
+		out[i] = in.Status()
+	}
+	return out
+}
+
+// Manager runs the instances of the current registry snapshot. Apply swaps in a new snapshot;
+// everything else may be called concurrently from any goroutine.
+type Manager struct {
+	http           *http.Client // shared by every HTTP instance: pooled connections
+	log            *slog.Logger
+	connectTimeout time.Duration
+
+	life    context.Context
+	stopAll context.CancelFunc
+	wg      sync.WaitGroup
+
+	mu        sync.Mutex // serializes Apply and Close
+	running   map[instanceKey]*running
+	upstreams atomic.Pointer[map[registry.ServiceName]*Upstream]
+	changes   chan struct{}
+}
+
+type instanceKey struct {
+	upstream registry.ServiceName
+	id       registry.InstanceID
+}
+
+type running struct {
+	inst *Instance
+	stop context.CancelFunc
+}
+
+// NewManager returns a Manager with no upstreams. connectTimeout bounds each dial and handshake.
+func NewManager(log *slog.Logger, connectTimeout time.Duration) *Manager {
+	life, stop := context.WithCancel(context.Background())
+	m := &Manager{
+		http: newHTTPClient(), log: log, connectTimeout: connectTimeout,
+		life: life, stopAll: stop,
+		running: map[instanceKey]*running{},
+		changes: make(chan struct{}, 1),
+	}
+	m.upstreams.Store(&map[registry.ServiceName]*Upstream{})
+	return m
+}
+
+// Changes signals (coalesced) that an upstream's tools or status changed, or that Apply ran.
+func (m *Manager) Changes() <-chan struct{} { return m.changes }
+
+func (m *Manager) notify() { signal(m.changes) }
+
+// Apply makes snap the set of upstreams. Instances whose description did not change keep their
+// sessions; new ones are started; gone ones are stopped in the background.
+func (m *Manager) Apply(snap registry.Snapshot) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	next := make(map[registry.ServiceName]*Upstream, len(snap))
+	keep := map[instanceKey]bool{}
+	for _, desc := range snap {
+		u := &Upstream{Desc: desc}
+		for _, spec := range desc.Instances {
+			key := instanceKey{desc.Name, spec.ID}
+			r, ok := m.running[key]
+			if !ok || !r.inst.spec.Equal(spec) || r.inst.timeout != desc.Timeout {
+				if ok {
+					m.stop(r)
+				}
+				r = m.start(desc, spec)
+				m.running[key] = r
+			}
+			keep[key] = true
+			u.instances = append(u.instances, r.inst)
+		}
+		next[desc.Name] = u
+	}
+	for key, r := range m.running {
+		if !keep[key] {
+			m.stop(r)
+			delete(m.running, key)
+		}
+	}
+	m.upstreams.Store(&next)
+	m.notify()
+}
+
+func (m *Manager) start(desc registry.Upstream, spec registry.Instance) *running {
+	ctx, cancel := context.WithCancel(m.life)
+	in := newInstance(desc, spec, m.http, m.connectTimeout, m.log, m.notify)
+	m.wg.Go(func() { in.run(ctx) })
+	return &running{inst: in, stop: cancel}
+}
+
+func (m *Manager) stop(r *running) {
+	r.stop()
+	m.wg.Go(func() { <-r.inst.done })
+}
+
+// Upstream returns the upstream named name, or nil.
+func (m *Manager) Upstream(name registry.ServiceName) *Upstream {
+	return (*m.upstreams.Load())[name]
+}
+
+// Upstreams returns every upstream, sorted by name.
+func (m *Manager) Upstreams() []*Upstream {
+	all := *m.upstreams.Load()
+	out := make([]*Upstream, 0, len(all))
+	for _, u := range all {
+		out = append(out, u)
+	}
+	slices.SortFunc(out, func(a, b *Upstream) int {
+		switch {
+		case a.Desc.Name < b.Desc.Name:
+			return -1
+		case a.Desc.Name > b.Desc.Name:
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+// WaitTried blocks until every current instance finished its first dial, well or not, or ctx
+// ends. It reports whether they all did.
+func (m *Manager) WaitTried(ctx context.Context) bool {
+	for _, u := range m.Upstreams() {
+		for _, in := range u.instances {
+			select {
+			case <-in.tried:
+			case <-ctx.Done():
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// Close stops every instance and waits for their sessions and processes to end.
+func (m *Manager) Close() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.stopAll()
+	m.wg.Wait()
+	m.running = map[instanceKey]*running{}
+}
