@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -35,16 +36,17 @@ type Instance struct {
 	timeout        time.Duration // per call
 	connectTimeout time.Duration // per dial and handshake
 	dialer         *dialer
-	log     *slog.Logger
-	changed func() // tools or status changed; must not block
+	log            *slog.Logger
+	changed        func() // tools or status changed; must not block
 
-	state    atomic.Pointer[instanceState]
-	inFlight atomic.Int64
-	nextID   atomic.Int64
-	relist   chan struct{} // 1-slot: the upstream announced tools/list_changed
-	suspect  chan struct{} // 1-slot: a call failed in transport; check the session now
-	tried    chan struct{} // closed once the first dial finished, well or not
-	done     chan struct{} // closed when run returns
+	state     atomic.Pointer[instanceState]
+	inFlight  atomic.Int64
+	nextID    atomic.Int64
+	relist    chan struct{} // 1-slot: the upstream announced tools/list_changed
+	suspect   chan struct{} // 1-slot: a call failed in transport; check the session now
+	tried     chan struct{} // closed once the first dial finished, well or not
+	markTried sync.Once
+	done      chan struct{} // closed when run returns
 }
 
 // instanceState is an immutable view of an instance, swapped whole.
@@ -85,14 +87,11 @@ func (in *Instance) run(ctx context.Context) {
 			in.log.Error("instance supervisor panicked", "panic", p)
 		}
 	}()
-	triedOnce := false
+	defer in.setTried()
 	bo := backoff{min: backoffMin, max: backoffMax}
 	for ctx.Err() == nil {
 		err := in.session(ctx)
-		if !triedOnce {
-			triedOnce = true
-			close(in.tried)
-		}
+		in.setTried()
 		if ctx.Err() != nil {
 			return
 		}
@@ -112,6 +111,8 @@ func (in *Instance) run(ctx context.Context) {
 	}
 }
 
+func (in *Instance) setTried() { in.markTried.Do(func() { close(in.tried) }) }
+
 // session dials, lists and serves one session until it fails or ctx ends.
 func (in *Instance) session(ctx context.Context) error {
 	onNotify := func(n mcp.JSONRPCNotification) {
@@ -129,6 +130,7 @@ func (in *Instance) session(ctx context.Context) error {
 		return err
 	}
 	in.log.Info("upstream connected", "tools", len(in.state.Load().tools))
+	in.setTried()
 	tick := time.NewTicker(healthInterval)
 	defer tick.Stop()
 	for {

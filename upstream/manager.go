@@ -211,3 +211,30 @@ func (m *Manager) Close() {
 	m.wg.Wait()
 	m.running = map[instanceKey]*running{}
 }
+
+// Listing is an upstream's namespace and last known tools, for building the catalog.
+type Listing struct {
+	Name      registry.ServiceName
+	Namespace string
+	Tools     []Tool
+}
+
+// Listings returns the listing of every upstream that was listed at least once, sorted by name.
+func (m *Manager) Listings() []Listing {
+	var out []Listing
+	for _, u := range m.Upstreams() {
+		if tools, ok := u.Tools(); ok {
+			out = append(out, Listing{Name: u.Desc.Name, Namespace: u.Desc.Namespace, Tools: tools})
+		}
+	}
+	return out
+}
+
+// Call routes a call to the upstream named name. See Instance.Call for the errors.
+func (m *Manager) Call(ctx context.Context, name registry.ServiceName, tool string, args json.RawMessage) (json.RawMessage, error) {
+	u := m.Upstream(name)
+	if u == nil {
+		return nil, fmt.Errorf("%w %s", ErrNoInstance, name)
+	}
+	return u.Call(ctx, tool, args)
+}

@@ -1,0 +1,102 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/switchboard-mcp/switchboard/admin"
+	"github.com/switchboard-mcp/switchboard/config"
+	"github.com/switchboard-mcp/switchboard/registry"
+	"github.com/switchboard-mcp/switchboard/router"
+	"github.com/switchboard-mcp/switchboard/upstream"
+)
+
+const (
+	pageSize        = 1000
+	shutdownTimeout = 10 * time.Second
+)
+
+// serve wires the gateway and runs it until ctx ends, then drains.
+func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) error {
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	upstream.Version = version
+
+	// Listen first: a port in use is reported before anything starts.
+	mcpLn, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return err
+	}
+	adminLn := mcpLn
+	if cfg.AdminListen != "" {
+		if adminLn, err = net.Listen("tcp", cfg.AdminListen); err != nil {
+			mcpLn.Close()
+			return err
+		}
+	}
+
+	manager := upstream.NewManager(log, cfg.Defaults.ConnectTimeout.D())
+	defer manager.Close()
+	manager.Apply(registry.Static(cfg))
+
+	rt := router.New(manager, router.Options{
+		Naming:   router.Naming{Separator: cfg.Naming.Separator, MaxLength: cfg.Naming.MaxLength},
+		PageSize: pageSize,
+		Version:  version,
+	}, log)
+	runCtx, stopRun := context.WithCancel(context.Background())
+	defer stopRun()
+	go rt.Run(runCtx, manager.Changes())
+
+	ready := &admin.Readiness{}
+	go func() {
+		if manager.WaitTried(runCtx) {
+			rt.Rebuild()
+			ready.Synced()
+			log.Info("ready", "tools", rt.Catalog().Len())
+		}
+	}()
+
+	mcpMux := http.NewServeMux()
+	mcpMux.Handle("/mcp", rt.Handler())
+	adminMux := mcpMux
+	if adminLn != mcpLn {
+		adminMux = http.NewServeMux()
+	}
+	admin.Register(adminMux, ready)
+
+	servers := []*http.Server{{Handler: mcpMux, ReadHeaderTimeout: 10 * time.Second}}
+	listeners := []net.Listener{mcpLn}
+	if adminLn != mcpLn {
+		servers = append(servers, &http.Server{Handler: adminMux, ReadHeaderTimeout: 10 * time.Second})
+		listeners = append(listeners, adminLn)
+	}
+	failed := make(chan error, len(servers))
+	for i, srv := range servers {
+		go func() {
+			if err := srv.Serve(listeners[i]); !errors.Is(err, http.ErrServerClosed) {
+				failed <- err
+			}
+		}()
+	}
+	fmt.Fprintf(stdout, "switchboard %s: MCP endpoint http://%s/mcp (admin: http://%s/readyz)\n", version, mcpLn.Addr(), adminLn.Addr())
+
+	select {
+	case <-ctx.Done():
+	case err = <-failed:
+	}
+	log.Info("shutting down")
+	ready.Drain()
+	shutdown, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	_ = rt.Shutdown(shutdown) // ends client sessions and their GET streams first
+	for _, srv := range servers {
+		_ = srv.Shutdown(shutdown)
+	}
+	return err
+}

@@ -1,0 +1,153 @@
+package router
+
+import (
+	"bytes"
+	"cmp"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"slices"
+
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/switchboard-mcp/switchboard/registry"
+	"github.com/switchboard-mcp/switchboard/upstream"
+)
+
+// Entry is one tool of the catalog: how clients see it and where its calls go.
+type Entry struct {
+	Name     ExposedName
+	Upstream registry.ServiceName
+	Tool     string // the upstream's own name, sent on tools/call
+	def      mcp.Tool
+	defJSON  []byte // def as clients receive it; compared to detect real changes
+}
+
+// Catalog is the union of the upstreams' tools under their exposed names. It is immutable: a
+// change builds a new Catalog, swapped in whole.
+type Catalog struct {
+	entries []*Entry // sorted by Name
+	byName  map[ExposedName]*Entry
+}
+
+// Lookup returns the entry exposed as name.
+func (c *Catalog) Lookup(name string) (*Entry, bool) {
+	e, ok := c.byName[ExposedName(name)]
+	return e, ok
+}
+
+// Len is the number of tools.
+func (c *Catalog) Len() int { return len(c.entries) }
+
+// Entries returns the entries sorted by exposed name. The slice must not be modified.
+func (c *Catalog) Entries() []*Entry { return c.entries }
+
+// sameTools reports whether c and o show clients exactly the same tools.
+func (c *Catalog) sameTools(o *Catalog) bool {
+	return slices.EqualFunc(c.entries, o.entries, func(a, b *Entry) bool {
+		return a.Name == b.Name && bytes.Equal(a.defJSON, b.defJSON)
+	})
+}
+
+// buildCatalog names every tool of every listing and resolves collisions deterministically: the
+// same listings always give the same catalog, whatever their order. A tool whose definition
+// cannot be used is left out and logged; nothing aborts the build.
+func buildCatalog(listings []upstream.Listing, naming Naming, log *slog.Logger) *Catalog {
+	type candidate struct {
+		entry   *Entry
+		altered bool
+	}
+	byName := map[ExposedName][]candidate{}
+	for _, l := range listings {
+		for _, t := range l.Tools {
+			def, err := exposedDefinition(t.Raw)
+			if err != nil {
+				log.Warn("tool left out of the catalog", "upstream", l.Name, "tool", t.Name, "err", err)
+				continue
+			}
+			name, altered := naming.candidate(l.Namespace, t.Name)
+			e := &Entry{Upstream: l.Name, Tool: t.Name, def: def}
+			byName[name] = append(byName[name], candidate{e, altered})
+		}
+	}
+
+	c := &Catalog{byName: make(map[ExposedName]*Entry, len(byName))}
+	var losers []*Entry
+	for name, cands := range byName {
+		// An unaltered name wins over one made by replacing characters; then upstream, tool.
+		slices.SortFunc(cands, func(a, b candidate) int {
+			if a.altered != b.altered {
+				if a.altered {
+					return 1
+				}
+				return -1
+			}
+			return cmp.Or(cmp.Compare(a.entry.Upstream, b.entry.Upstream), cmp.Compare(a.entry.Tool, b.entry.Tool))
+		})
+		cands[0].entry.Name = name
+		c.byName[name] = cands[0].entry
+		for _, l := range cands[1:] {
+			l.entry.Name = name // renamed below, once every winner holds its name
+			losers = append(losers, l.entry)
+		}
+	}
+	slices.SortFunc(losers, func(a, b *Entry) int {
+		return cmp.Or(cmp.Compare(a.Name, b.Name), cmp.Compare(a.Upstream, b.Upstream), cmp.Compare(a.Tool, b.Tool))
+	})
+	for _, e := range losers {
+		wanted := e.Name
+		key := string(e.Upstream) + "\x00" + e.Tool
+		name := naming.withSuffix(string(wanted), key)
+		for i := 1; c.byName[name] != nil; i++ { // a suffix clash: astronomically rare, still handled
+			name = naming.withSuffix(string(wanted), fmt.Sprintf("%s\x00%d", key, i))
+		}
+		e.Name = name
+		c.byName[name] = e
+		log.Warn("tool name collision resolved", "wanted", wanted, "exposed", name, "upstream", e.Upstream, "tool", e.Tool,
+			"kept_by", c.byName[wanted].Upstream)
+	}
+
+	c.entries = make([]*Entry, 0, len(c.byName))
+	for _, e := range c.byName {
+		e.def.Name = string(e.Name)
+		e.defJSON, _ = json.Marshal(e.def) // cannot fail: exposedDefinition marshalled it already
+		c.entries = append(c.entries, e)
+	}
+	slices.SortFunc(c.entries, func(a, b *Entry) int { return cmp.Compare(a.Name, b.Name) })
+	return c
+}
+
+// exposedDefinition turns an upstream's raw tool JSON into the definition clients get. The input
+// and output schemas stay the upstream's raw JSON, keyword for keyword (mcp-go's typed schema
+// would drop $schema, oneOf and the like).
+func exposedDefinition(raw json.RawMessage) (mcp.Tool, error) {
+	var t mcp.Tool
+	if err := json.Unmarshal(raw, &t); err != nil {
+		return t, fmt.Errorf("malformed definition: %w", err)
+	}
+	var schemas struct {
+		Input  json.RawMessage `json:"inputSchema"`
+		Output json.RawMessage `json:"outputSchema"`
+	}
+	if err := json.Unmarshal(raw, &schemas); err != nil {
+		return t, fmt.Errorf("malformed definition: %w", err)
+	}
+	if len(schemas.Input) == 0 || schemas.Input[0] != '{' {
+		return t, fmt.Errorf("inputSchema must be a JSON object")
+	}
+	t.InputSchema, t.RawInputSchema = mcp.ToolInputSchema{}, schemas.Input
+	t.OutputSchema, t.RawOutputSchema = mcp.ToolOutputSchema{}, nil
+	if len(schemas.Output) > 0 && !bytes.Equal(schemas.Output, []byte("null")) {
+		t.RawOutputSchema = schemas.Output
+	}
+	// Task-augmented execution is not proxied: a client sees a plain tool, and the upstream
+	// answers a plain call as it sees fit.
+	t.Execution = nil
+	if err := mcp.ValidateParamHeaderAnnotations(&t); err != nil {
+		return t, err
+	}
+	if _, err := json.Marshal(t); err != nil {
+		return t, fmt.Errorf("unusable definition: %w", err)
+	}
+	return t, nil
+}

@@ -1,0 +1,100 @@
+// Package router is the MCP server side of the gateway: the catalog (an immutable snapshot
+// swapped atomically), exposed naming, and the pipeline of one tools/call.
+package router
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/mark3labs/mcp-go/server"
+
+	"github.com/switchboard-mcp/switchboard/registry"
+	"github.com/switchboard-mcp/switchboard/upstream"
+)
+
+// Upstreams is what the router needs of the upstream manager.
+type Upstreams interface {
+	// Listings returns every listed upstream's tools, sorted by upstream name.
+	Listings() []upstream.Listing
+	// Call sends tools/call for tool (the upstream's own name) to upstream name.
+	Call(ctx context.Context, name registry.ServiceName, tool string, args json.RawMessage) (json.RawMessage, error)
+}
+
+// Options configure a Router.
+type Options struct {
+	Naming Naming
+	// PageSize is the number of tools per tools/list page.
+	PageSize int
+	// Version is reported to clients in initialize.
+	Version string
+}
+
+// Router serves the aggregated catalog over MCP and routes calls to upstreams.
+type Router struct {
+	upstreams Upstreams
+	naming    Naming
+	log       *slog.Logger
+	mcp       *server.MCPServer
+	http      *server.StreamableHTTPServer
+	catalog   atomic.Pointer[Catalog]
+}
+
+// New returns a Router with an empty catalog; Run fills it.
+func New(ups Upstreams, opts Options, log *slog.Logger) *Router {
+	r := &Router{upstreams: ups, naming: opts.Naming, log: log}
+	r.mcp = server.NewMCPServer("switchboard", opts.Version,
+		server.WithToolCapabilities(true),
+		server.WithPaginationLimit(opts.PageSize),
+		server.WithRecovery(),
+	)
+	r.http = server.NewStreamableHTTPServer(r.mcp,
+		// Sessions must exist: a made-up session id gets 404, as the 2025-11-25 spec asks.
+		server.WithStateful(true),
+		server.WithSessionIdleTTL(30*time.Minute),
+		server.WithHeartbeatInterval(25*time.Second),
+		server.WithStreamableHTTPLogger(log),
+	)
+	r.catalog.Store(&Catalog{byName: map[ExposedName]*Entry{}})
+	return r
+}
+
+// Handler is the MCP endpoint (mount it at /mcp): Streamable HTTP for both protocol eras.
+func (r *Router) Handler() http.Handler { return withJSONRPCErrors(r.http) }
+
+// Catalog returns the current catalog.
+func (r *Router) Catalog() *Catalog { return r.catalog.Load() }
+
+// Run rebuilds the catalog now and on every signal of changes, until ctx ends. Clients get
+// notifications/tools/list_changed only when the tools they see really changed.
+func (r *Router) Run(ctx context.Context, changes <-chan struct{}) {
+	for {
+		r.Rebuild()
+		select {
+		case <-ctx.Done():
+			return
+		case <-changes:
+		}
+	}
+}
+
+// Rebuild builds the catalog from the upstreams' current listings and swaps it in if it differs.
+func (r *Router) Rebuild() {
+	next := buildCatalog(r.upstreams.Listings(), r.naming, r.log)
+	if r.catalog.Load().sameTools(next) {
+		return
+	}
+	r.catalog.Store(next)
+	tools := make([]server.ServerTool, len(next.entries))
+	for i, e := range next.entries {
+		tools[i] = server.ServerTool{Tool: e.def, Handler: r.callTool}
+	}
+	r.mcp.SetTools(tools...) // also announces tools/list_changed to every session
+	r.log.Info("catalog changed", "tools", next.Len())
+}
+
+// Shutdown ends every client session.
+func (r *Router) Shutdown(ctx context.Context) error { return r.http.Shutdown(ctx) }
