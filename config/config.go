@@ -19,6 +19,8 @@ type Config struct {
 	AdminListen string `yaml:"admin_listen"`
 	// Naming controls how upstream tool names become exposed names.
 	Naming Naming `yaml:"naming"`
+	// PageSize is the number of tools in one tools/list page. Default 1000.
+	PageSize int `yaml:"page_size"`
 	// Upstreams is the static source of upstream MCP servers.
 	Upstreams []Upstream `yaml:"upstreams"`
 	// Defaults holds gateway-wide defaults for upstream calls.
@@ -180,6 +182,9 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Naming.Separator == "" {
 		c.Naming.Separator = "__"
+	}
+	if c.PageSize == 0 {
+		c.PageSize = 1000
 	}
 	if c.Naming.MaxLength == 0 {
 		c.Naming.MaxLength = 64

@@ -45,6 +45,10 @@ func (c *Config) validate() Errors {
 		fail("naming.max_length", "want 16 to 128, got %d", c.Naming.MaxLength)
 	}
 
+	if c.PageSize < 1 {
+		fail("page_size", "want at least 1, got %d", c.PageSize)
+	}
+
 	if len(c.Upstreams) == 0 && c.Consul == nil {
 		fail("upstreams", "no upstreams: list some here or configure consul")
 	}

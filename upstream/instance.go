@@ -190,6 +190,8 @@ func (in *Instance) requestID() mcp.RequestId {
 	return mcp.NewRequestId(fmt.Sprintf("sb-%d", in.nextID.Add(1)))
 }
 
+var emptyObject = json.RawMessage("{}")
+
 // Call sends tools/call for the upstream's own tool name with args (a JSON object, or nil) and
 // returns the upstream's result as it sent it. It returns within the upstream's timeout. Errors:
 // ErrUnavailable (no session, or the transport failed), ErrTimeout (the deadline passed; the
@@ -205,10 +207,10 @@ func (in *Instance) Call(ctx context.Context, tool string, args json.RawMessage)
 
 	callCtx, cancel := context.WithTimeout(ctx, in.timeoutOrDefault())
 	defer cancel()
-	params := map[string]any{"name": tool}
-	if len(args) > 0 {
-		params["arguments"] = args
+	if len(args) == 0 || string(args) == "null" {
+		args = emptyObject // some servers reject a null or absent arguments object
 	}
+	params := map[string]any{"name": tool, "arguments": args}
 	id := in.requestID()
 	resp, err := st.conn.rpc.SendRequest(callCtx, transport.JSONRPCRequest{
 		JSONRPC: mcp.JSONRPC_VERSION, ID: id, Method: string(mcp.MethodToolsCall), Params: params,

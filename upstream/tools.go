@@ -34,7 +34,7 @@ func listTools(ctx context.Context, rpc transport.Interface, newID func() mcp.Re
 		if page == maxListPages {
 			return nil, fmt.Errorf("more than %d pages", maxListPages)
 		}
-		var params map[string]any
+		var params any // absent, not null: some servers reject "params": null
 		if cursor != "" {
 			params = map[string]any{"cursor": cursor}
 		}

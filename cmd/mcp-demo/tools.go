@@ -49,6 +49,13 @@ func newServer(name string, enableExit bool) *server.MCPServer {
 		readOnly,
 	), echo)
 
+	s.AddTool(mcp.NewTool("whoami",
+		mcp.WithDescription("The name this server was started with, to tell replicas apart."),
+		readOnly,
+	), func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		return mcp.NewToolResultText(name), nil
+	})
+
 	s.AddTool(mcp.NewTool("sleep",
 		mcp.WithDescription("Waits ms milliseconds (stops early when the call is cancelled)."),
 		mcp.WithNumber("ms", mcp.Required()),

@@ -18,7 +18,6 @@ import (
 )
 
 const (
-	pageSize        = 1000
 	shutdownTimeout = 10 * time.Second
 )
 
@@ -46,7 +45,7 @@ func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) er
 
 	rt := router.New(manager, router.Options{
 		Naming:   router.Naming{Separator: cfg.Naming.Separator, MaxLength: cfg.Naming.MaxLength},
-		PageSize: pageSize,
+		PageSize: cfg.PageSize,
 		Version:  version,
 	}, log)
 	runCtx, stopRun := context.WithCancel(context.Background())

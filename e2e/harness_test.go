@@ -1,0 +1,388 @@
+// Package e2e runs the gateway binary against real upstream MCP servers (our mcp-demo, mcp-go's
+// examples/everything, the npm reference server) and real clients (mcp-go's, the official
+// TypeScript SDK's). Nothing here is faked.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/client/transport"
+	"github.com/mark3labs/mcp-go/mcp"
+)
+
+// bin holds the programs TestMain built.
+var bin struct {
+	switchboard, demo, goEverything string
+	node, npmEverything, tsClient   string
+}
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "switchboard-e2e-")
+	if err != nil {
+		panic(err)
+	}
+	code := func() int {
+		defer os.RemoveAll(dir)
+		if err := setup(dir); err != nil {
+			fmt.Fprintln(os.Stderr, "e2e setup failed:", err)
+			return 1
+		}
+		return m.Run()
+	}()
+	os.Exit(code)
+}
+
+func setup(dir string) error {
+	bin.switchboard = filepath.Join(dir, "switchboard")
+	bin.demo = filepath.Join(dir, "mcp-demo")
+	bin.goEverything = filepath.Join(dir, "go-everything")
+	builds := [][]string{
+		// The gateway is built with the race detector: a race in it fails the test that hit it.
+		{"build", "-race", "-o", bin.switchboard, "../cmd/switchboard"},
+		{"build", "-o", bin.demo, "../cmd/mcp-demo"},
+		{"build", "-o", bin.goEverything, "github.com/mark3labs/mcp-go/examples/everything"},
+	}
+	for _, args := range builds {
+		if out, err := exec.Command("go", args...).CombinedOutput(); err != nil {
+			return fmt.Errorf("go %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	node, err := exec.LookPath("node")
+	if err != nil {
+		return fmt.Errorf("node is not installed: the npm reference server and the TypeScript client need it")
+	}
+	bin.node = node
+	bin.npmEverything, _ = filepath.Abs("node/node_modules/@modelcontextprotocol/server-everything/dist/index.js")
+	bin.tsClient, _ = filepath.Abs("node/client.mjs")
+	if _, err := os.Stat(bin.npmEverything); err != nil {
+		return fmt.Errorf("npm packages missing (run: npm ci --prefix e2e/node): %v", err)
+	}
+	return nil
+}
+
+// proc is a child process whose output is kept for the test log.
+type proc struct {
+	cmd  *exec.Cmd
+	out  *syncBuffer
+	done chan struct{}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// start runs a program until the test ends (or kill); its output is logged if the test fails.
+func start(t *testing.T, env []string, name string, args ...string) *proc {
+	t.Helper()
+	p := &proc{cmd: exec.Command(name, args...), out: &syncBuffer{}, done: make(chan struct{})}
+	p.cmd.Env = append(os.Environ(), env...)
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("starting %s: %v", name, err)
+	}
+	go func() { _ = p.cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() {
+		p.kill()
+		if t.Failed() {
+			t.Logf("output of %s:\n%s", filepath.Base(name), p.out.String())
+		}
+	})
+	return p
+}
+
+// kill stops the process group at once.
+func (p *proc) kill() {
+	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+	<-p.done
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// eventually retries check until it returns nil or the wait runs out.
+func eventually(t *testing.T, wait time.Duration, what string, check func() error) {
+	t.Helper()
+	deadline := time.Now().Add(wait)
+	for {
+		err := check()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: still failing after %v: %v", what, wait, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func waitTCP(t *testing.T, addr string, p *proc) {
+	t.Helper()
+	eventually(t, 30*time.Second, "waiting for "+addr, func() error {
+		select {
+		case <-p.done:
+			t.Fatalf("process exited before listening on %s:\n%s", addr, p.out.String())
+		default:
+		}
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+		}
+		return err
+	})
+}
+
+// upstreamHTTP is an upstream MCP server process on a loopback port.
+type upstreamHTTP struct {
+	URL  string
+	addr string
+	proc *proc
+}
+
+// startDemoHTTP runs mcp-demo over Streamable HTTP (or legacy SSE).
+func startDemoHTTP(t *testing.T, name string, sse bool) *upstreamHTTP {
+	t.Helper()
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	return runDemoHTTP(t, name, addr, sse)
+}
+
+func runDemoHTTP(t *testing.T, name, addr string, sse bool) *upstreamHTTP {
+	t.Helper()
+	args := []string{"--listen", addr, "--name", name}
+	url := "http://" + addr + "/mcp"
+	if sse {
+		args = append(args, "--sse")
+		url = "http://" + addr + "/sse"
+	}
+	p := start(t, nil, bin.demo, args...)
+	waitTCP(t, addr, p)
+	return &upstreamHTTP{URL: url, addr: addr, proc: p}
+}
+
+// startNPMEverything runs the npm reference server over Streamable HTTP.
+func startNPMEverything(t *testing.T) *upstreamHTTP {
+	t.Helper()
+	port := freePort(t)
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	p := start(t, []string{fmt.Sprintf("PORT=%d", port)}, bin.node, bin.npmEverything, "streamableHttp")
+	waitTCP(t, addr, p)
+	return &upstreamHTTP{URL: "http://" + addr + "/mcp", addr: addr, proc: p}
+}
+
+// gateway is a running switchboard.
+type gateway struct {
+	URL   string // the /mcp endpoint
+	Admin string // base URL of the admin listener
+	proc  *proc
+}
+
+// startGateway runs switchboard with the given upstreams section (and any other top-level keys)
+// and waits until it is ready.
+func startGateway(t *testing.T, yamlBody string) *gateway {
+	t.Helper()
+	listen := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	adminListen := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	cfg := fmt.Sprintf("listen: %s\nadmin_listen: %s\n%s", listen, adminListen, yamlBody)
+	path := filepath.Join(t.TempDir(), "switchboard.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := start(t, nil, bin.switchboard, "serve", "--config", path)
+	t.Cleanup(func() {
+		if strings.Contains(p.out.String(), "WARNING: DATA RACE") {
+			t.Errorf("the gateway has a data race:\n%s", p.out.String())
+		}
+	})
+	g := &gateway{URL: "http://" + listen + "/mcp", Admin: "http://" + adminListen, proc: p}
+	eventually(t, 60*time.Second, "gateway readiness", func() error {
+		select {
+		case <-p.done:
+			t.Fatalf("gateway exited:\n%s", p.out.String())
+		default:
+		}
+		resp, err := http.Get(g.Admin + "/readyz")
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("readyz: %s", resp.Status)
+		}
+		return nil
+	})
+	return g
+}
+
+// connect opens an MCP session over Streamable HTTP. legacy pins protocol 2025-11-25 (with the
+// standing GET stream for notifications); otherwise mcp-go negotiates the newest era it can.
+func connect(t *testing.T, url string, legacy bool, onNotify func(mcp.JSONRPCNotification)) *client.Client {
+	t.Helper()
+	var opts []transport.StreamableHTTPCOption
+	var copts []client.ClientOption
+	if legacy {
+		opts = append(opts, transport.WithContinuousListening())
+		copts = append(copts, client.WithProtocolVersion(mcp.LATEST_LEGACY_PROTOCOL_VERSION))
+	}
+	tr, err := transport.NewStreamableHTTP(url, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := client.NewClient(tr, copts...)
+	if onNotify != nil {
+		c.OnNotification(onNotify)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := c.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Initialize(ctx, mcp.InitializeRequest{Params: mcp.InitializeParams{
+		ProtocolVersion: mcp.LATEST_LEGACY_PROTOCOL_VERSION,
+		ClientInfo:      mcp.Implementation{Name: "e2e", Version: "1"},
+	}}); err != nil {
+		t.Fatalf("initialize %s: %v", url, err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// rawTools lists every tool over c as the server sent it, keyed by name.
+func rawTools(t *testing.T, c *client.Client) map[string]json.RawMessage {
+	t.Helper()
+	out := map[string]json.RawMessage{}
+	cursor := ""
+	for i := 0; ; i++ {
+		var params any // absent, not null: some servers reject "params": null
+		if cursor != "" {
+			params = map[string]any{"cursor": cursor}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		resp, err := c.GetTransport().SendRequest(ctx, transport.JSONRPCRequest{
+			JSONRPC: "2.0", ID: mcp.NewRequestId(fmt.Sprintf("raw-%d", i)), Method: "tools/list", Params: params,
+		})
+		cancel()
+		if err != nil || resp.Error != nil {
+			t.Fatalf("tools/list: %v %+v", err, resp)
+		}
+		var page struct {
+			Tools      []json.RawMessage `json:"tools"`
+			NextCursor string            `json:"nextCursor"`
+		}
+		if err := json.Unmarshal(resp.Result, &page); err != nil {
+			t.Fatal(err)
+		}
+		for _, raw := range page.Tools {
+			var head struct{ Name string }
+			_ = json.Unmarshal(raw, &head)
+			out[head.Name] = raw
+		}
+		if page.NextCursor == "" {
+			return out
+		}
+		cursor = page.NextCursor
+	}
+}
+
+// call invokes a tool and fails the test on a transport or JSON-RPC error.
+func call(t *testing.T, c *client.Client, name string, args map[string]any) *mcp.CallToolResult {
+	t.Helper()
+	res, err := callErr(c, name, args)
+	if err != nil {
+		t.Fatalf("calling %s: %v", name, err)
+	}
+	return res
+}
+
+func callErr(c *client.Client, name string, args map[string]any) (*mcp.CallToolResult, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	req := mcp.CallToolRequest{}
+	req.Params.Name = name
+	req.Params.Arguments = args
+	if args == nil {
+		req.Params.Arguments = map[string]any{} // mcp-go would send null, which some servers reject
+	}
+	return c.CallTool(ctx, req)
+}
+
+// rawCall sends tools/call and returns the raw JSON-RPC response, for checks of error codes.
+func rawCall(t *testing.T, c *client.Client, name string, args map[string]any) *transport.JSONRPCResponse {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	resp, err := c.GetTransport().SendRequest(ctx, transport.JSONRPCRequest{
+		JSONRPC: "2.0", ID: mcp.NewRequestId("raw-call"), Method: "tools/call",
+		Params: map[string]any{"name": name, "arguments": args},
+	})
+	if err != nil {
+		t.Fatalf("tools/call %s: %v", name, err)
+	}
+	return resp
+}
+
+func text(res *mcp.CallToolResult) string {
+	var parts []string
+	for _, c := range res.Content {
+		if tc, ok := c.(mcp.TextContent); ok {
+			parts = append(parts, tc.Text)
+		}
+	}
+	return strings.Join(parts, "\n")
+}
+
+// gatewayErrorCode returns _meta["io.switchboard/error"].code of a result, or "".
+func gatewayErrorCode(res *mcp.CallToolResult) string {
+	if res.Meta == nil {
+		return ""
+	}
+	e, _ := res.Meta.AdditionalFields["io.switchboard/error"].(map[string]any)
+	code, _ := e["code"].(string)
+	return code
+}
+
+func compact(t *testing.T, raw []byte) string {
+	t.Helper()
+	var b bytes.Buffer
+	if err := json.Compact(&b, raw); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
+
+func contextWithTimeout(d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), d)
+}
