@@ -270,10 +270,12 @@ func connect(t *testing.T, url string, legacy bool, onNotify func(mcp.JSONRPCNot
 	if err := c.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Initialize(ctx, mcp.InitializeRequest{Params: mcp.InitializeParams{
-		ProtocolVersion: mcp.LATEST_LEGACY_PROTOCOL_VERSION,
-		ClientInfo:      mcp.Implementation{Name: "e2e", Version: "1"},
-	}}); err != nil {
+	init := mcp.InitializeRequest{}
+	init.Params.ClientInfo = mcp.Implementation{Name: "e2e", Version: "1"}
+	if legacy {
+		init.Params.ProtocolVersion = mcp.LATEST_LEGACY_PROTOCOL_VERSION
+	}
+	if _, err := c.Initialize(ctx, init); err != nil {
 		t.Fatalf("initialize %s: %v", url, err)
 	}
 	t.Cleanup(func() { _ = c.Close() })
