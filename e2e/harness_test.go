@@ -254,6 +254,7 @@ func connect(t *testing.T, url string, legacy bool, onNotify func(mcp.JSONRPCNot
 	var opts []transport.StreamableHTTPCOption
 	var copts []client.ClientOption
 	if legacy {
+		//lint:ignore SA1019 the 2025-11-25 era is the one under test here
 		opts = append(opts, transport.WithContinuousListening())
 		copts = append(copts, client.WithProtocolVersion(mcp.LATEST_LEGACY_PROTOCOL_VERSION))
 	}

@@ -67,6 +67,7 @@ func (d *dialer) dial(life context.Context, inst registry.Instance, connectTimeo
 			transport.WithHTTPBasicClient(d.http),
 			transport.WithHTTPHeaders(inst.Headers),
 			// The standing GET stream is how an idle upstream tells us its tools changed.
+			//lint:ignore SA1019 upstream sessions are pinned to 2025-11-25, where the GET stream is the way
 			transport.WithContinuousListening(),
 		)
 		if err != nil {
