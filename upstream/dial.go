@@ -1,6 +1,7 @@
 package upstream
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -8,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -182,21 +182,30 @@ func exitStatus(err error) string {
 // lineLogger logs what a child writes to stderr, one record per line.
 type lineLogger struct {
 	log     *slog.Logger
+	emit    func(line string) // nil: log the line
 	partial []byte
+}
+
+func (l *lineLogger) line(s string) {
+	if l.emit != nil {
+		l.emit(s)
+		return
+	}
+	l.log.Info("upstream says", "line", s)
 }
 
 func (l *lineLogger) Write(p []byte) (int, error) {
 	l.partial = append(l.partial, p...)
 	for {
-		i := strings.IndexByte(string(l.partial), '\n')
+		i := bytes.IndexByte(l.partial, '\n')
 		if i < 0 {
 			break
 		}
-		l.log.Info("upstream says", "line", string(l.partial[:i]))
+		l.line(string(l.partial[:i]))
 		l.partial = l.partial[i+1:]
 	}
 	if len(l.partial) > 64<<10 { // a child that never ends a line does not grow us without bound
-		l.log.Info("upstream says", "line", string(l.partial))
+		l.line(string(l.partial))
 		l.partial = l.partial[:0]
 	}
 	return len(p), nil

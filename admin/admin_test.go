@@ -1,0 +1,34 @@
+package admin
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+func TestReadyz(t *testing.T) {
+	t.Parallel()
+	ready := &Readiness{}
+	mux := http.NewServeMux()
+	Register(mux, ready)
+	get := func(path string) (int, string) {
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+		return rec.Code, rec.Body.String()
+	}
+	if code, _ := get("/healthz"); code != http.StatusOK {
+		t.Errorf("healthz: %d", code)
+	}
+	if code, body := get("/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "not tried yet") {
+		t.Errorf("readyz before sync: %d %s", code, body)
+	}
+	ready.Synced()
+	if code, _ := get("/readyz"); code != http.StatusOK {
+		t.Errorf("readyz after sync: %d", code)
+	}
+	ready.Drain()
+	if code, body := get("/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "draining") {
+		t.Errorf("readyz while draining: %d %s", code, body)
+	}
+}
