@@ -7,7 +7,7 @@ LDFLAGS := -X main.version=$(VERSION)
 STATICCHECK_VERSION := v0.8.2
 DEMO_ADDR ?= 127.0.0.1:3001
 
-.PHONY: build run test lint fuzz clean
+.PHONY: build run test lint fuzz bench clean
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/switchboard ./cmd/switchboard
@@ -46,6 +46,10 @@ FUZZTIME ?= 20s
 fuzz:
 	$(GO) test ./router -run '^$$' -fuzz '^FuzzExposedNames$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./router -run '^$$' -fuzz '^FuzzRewriteMessage$$' -fuzztime $(FUZZTIME)
+
+# Benchmarks; figures and how to read them are in docs/BENCHMARKS.md.
+bench: e2e/node/node_modules/.installed
+	$(GO) test ./e2e -run '^$$' -bench . -benchtime 3s -count 3
 
 clean:
 	rm -rf $(BIN) e2e/node/node_modules

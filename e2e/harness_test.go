@@ -7,7 +7,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
+	"io"
+	"log"
 	"net"
 	"net/http"
 	"os"
@@ -31,6 +34,8 @@ var bin struct {
 }
 
 func TestMain(m *testing.M) {
+	flag.Parse()
+	log.SetOutput(io.Discard) // mcp-go's client transport chats on the standard logger
 	dir, err := os.MkdirTemp("", "switchboard-e2e-")
 	if err != nil {
 		panic(err)
@@ -50,9 +55,14 @@ func setup(dir string) error {
 	bin.switchboard = filepath.Join(dir, "switchboard")
 	bin.demo = filepath.Join(dir, "mcp-demo")
 	bin.goEverything = filepath.Join(dir, "go-everything")
+	// The gateway is built with the race detector, so that a race in it fails the test that hit
+	// it; but not for benchmarks, which measure the gateway as it ships.
+	race := "-race"
+	if f := flag.Lookup("test.bench"); f != nil && f.Value.String() != "" {
+		race = "-race=false"
+	}
 	builds := [][]string{
-		// The gateway is built with the race detector: a race in it fails the test that hit it.
-		{"build", "-race", "-o", bin.switchboard, "../cmd/switchboard"},
+		{"build", race, "-o", bin.switchboard, "../cmd/switchboard"},
 		{"build", "-o", bin.demo, "../cmd/mcp-demo"},
 		{"build", "-o", bin.goEverything, "github.com/mark3labs/mcp-go/examples/everything"},
 	}
@@ -99,7 +109,7 @@ func (s *syncBuffer) String() string {
 }
 
 // start runs a program until the test ends (or kill); its output is logged if the test fails.
-func start(t *testing.T, env []string, name string, args ...string) *proc {
+func start(t testing.TB, env []string, name string, args ...string) *proc {
 	t.Helper()
 	p := &proc{cmd: exec.Command(name, args...), out: &syncBuffer{}, done: make(chan struct{})}
 	p.cmd.Env = append(os.Environ(), env...)
@@ -124,7 +134,7 @@ func (p *proc) kill() {
 	<-p.done
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -135,7 +145,7 @@ func freePort(t *testing.T) int {
 }
 
 // eventually retries check until it returns nil or the wait runs out.
-func eventually(t *testing.T, wait time.Duration, what string, check func() error) {
+func eventually(t testing.TB, wait time.Duration, what string, check func() error) {
 	t.Helper()
 	deadline := time.Now().Add(wait)
 	for {
@@ -150,7 +160,7 @@ func eventually(t *testing.T, wait time.Duration, what string, check func() erro
 	}
 }
 
-func waitTCP(t *testing.T, addr string, p *proc) {
+func waitTCP(t testing.TB, addr string, p *proc) {
 	t.Helper()
 	eventually(t, 30*time.Second, "waiting for "+addr, func() error {
 		select {
@@ -174,13 +184,13 @@ type upstreamHTTP struct {
 }
 
 // startDemoHTTP runs mcp-demo over Streamable HTTP (or legacy SSE).
-func startDemoHTTP(t *testing.T, name string, sse bool) *upstreamHTTP {
+func startDemoHTTP(t testing.TB, name string, sse bool) *upstreamHTTP {
 	t.Helper()
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	return runDemoHTTP(t, name, addr, sse)
 }
 
-func runDemoHTTP(t *testing.T, name, addr string, sse bool) *upstreamHTTP {
+func runDemoHTTP(t testing.TB, name, addr string, sse bool) *upstreamHTTP {
 	t.Helper()
 	args := []string{"--listen", addr, "--name", name}
 	url := "http://" + addr + "/mcp"
@@ -194,7 +204,7 @@ func runDemoHTTP(t *testing.T, name, addr string, sse bool) *upstreamHTTP {
 }
 
 // startNPMEverything runs the npm reference server over Streamable HTTP.
-func startNPMEverything(t *testing.T) *upstreamHTTP {
+func startNPMEverything(t testing.TB) *upstreamHTTP {
 	t.Helper()
 	port := freePort(t)
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
@@ -212,7 +222,7 @@ type gateway struct {
 
 // startGateway runs switchboard with the given upstreams section (and any other top-level keys)
 // and waits until it is ready.
-func startGateway(t *testing.T, yamlBody string) *gateway {
+func startGateway(t testing.TB, yamlBody string) *gateway {
 	t.Helper()
 	listen := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	adminListen := fmt.Sprintf("127.0.0.1:%d", freePort(t))
@@ -249,7 +259,7 @@ func startGateway(t *testing.T, yamlBody string) *gateway {
 
 // connect opens an MCP session over Streamable HTTP. legacy pins protocol 2025-11-25 (with the
 // standing GET stream for notifications); otherwise mcp-go negotiates the newest era it can.
-func connect(t *testing.T, url string, legacy bool, onNotify func(mcp.JSONRPCNotification)) *client.Client {
+func connect(t testing.TB, url string, legacy bool, onNotify func(mcp.JSONRPCNotification)) *client.Client {
 	t.Helper()
 	var opts []transport.StreamableHTTPCOption
 	var copts []client.ClientOption
