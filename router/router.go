@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -41,6 +42,7 @@ type Router struct {
 	mcp       *server.MCPServer
 	http      *server.StreamableHTTPServer
 	catalog   atomic.Pointer[Catalog]
+	rebuildMu sync.Mutex // one rebuild at a time, so an older listing never replaces a newer one
 }
 
 // New returns a Router with an empty catalog; Run fills it.
@@ -83,6 +85,8 @@ func (r *Router) Run(ctx context.Context, changes <-chan struct{}) {
 
 // Rebuild builds the catalog from the upstreams' current listings and swaps it in if it differs.
 func (r *Router) Rebuild() {
+	r.rebuildMu.Lock()
+	defer r.rebuildMu.Unlock()
 	next := buildCatalog(r.upstreams.Listings(), r.naming, r.log)
 	if r.catalog.Load().sameTools(next) {
 		return
