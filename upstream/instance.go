@@ -14,6 +14,7 @@ import (
 	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
 
+	"github.com/switchboard-mcp/switchboard/internal/backoff"
 	"github.com/switchboard-mcp/switchboard/registry"
 )
 
@@ -88,7 +89,7 @@ func (in *Instance) run(ctx context.Context) {
 		}
 	}()
 	defer in.setTried()
-	bo := backoff{min: backoffMin, max: backoffMax}
+	bo := backoff.Backoff{Min: backoffMin, Max: backoffMax}
 	for ctx.Err() == nil {
 		err := in.session(ctx)
 		in.setTried()
@@ -97,11 +98,11 @@ func (in *Instance) run(ctx context.Context) {
 		}
 		old := in.state.Load()
 		if old.conn != nil && time.Since(old.since) > healthyFor {
-			bo.reset() // it was healthy for a good while: this is a fresh failure, retry soon
+			bo.Reset() // it was healthy for a good while: this is a fresh failure, retry soon
 		}
 		in.state.Store(&instanceState{tools: old.tools, listed: old.listed, lastErr: err, since: time.Now()})
 		in.changed()
-		wait := bo.next()
+		wait := bo.Next()
 		in.log.Warn("upstream unavailable", "err", err, "retry_in", wait.Round(time.Millisecond))
 		select {
 		case <-ctx.Done():
