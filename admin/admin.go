@@ -31,17 +31,23 @@ func (r *Readiness) Ready() (bool, string) {
 	return true, ""
 }
 
-// Register adds /healthz and /readyz to mux.
-func Register(mux *http.ServeMux, ready *Readiness) {
+// Register adds /healthz and /readyz to mux. details, if not nil, adds what it returns to the
+// /readyz body (the state of each source), whether ready or not.
+func Register(mux *http.ServeMux, ready *Readiness, details func() map[string]any) {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if ok, why := ready.Ready(); !ok {
-			writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "not ready", "reason": why})
-			return
+		body := map[string]any{"status": "ready"}
+		if details != nil {
+			body["details"] = details()
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"status": "ready"})
+		status := http.StatusOK
+		if ok, why := ready.Ready(); !ok {
+			body["status"], body["reason"] = "not ready", why
+			status = http.StatusServiceUnavailable
+		}
+		writeJSON(w, status, body)
 	})
 }
 

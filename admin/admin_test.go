@@ -11,7 +11,7 @@ func TestReadyz(t *testing.T) {
 	t.Parallel()
 	ready := &Readiness{}
 	mux := http.NewServeMux()
-	Register(mux, ready)
+	Register(mux, ready, func() map[string]any { return map[string]any{"consul": "ok"} })
 	get := func(path string) (int, string) {
 		rec := httptest.NewRecorder()
 		mux.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
@@ -24,8 +24,8 @@ func TestReadyz(t *testing.T) {
 		t.Errorf("readyz before sync: %d %s", code, body)
 	}
 	ready.Synced()
-	if code, _ := get("/readyz"); code != http.StatusOK {
-		t.Errorf("readyz after sync: %d", code)
+	if code, body := get("/readyz"); code != http.StatusOK || !strings.Contains(body, `"consul":"ok"`) {
+		t.Errorf("readyz after sync: %d %s", code, body)
 	}
 	ready.Drain()
 	if code, body := get("/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "draining") {

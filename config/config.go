@@ -89,6 +89,24 @@ type Consul struct {
 	Token string `yaml:"token"`
 	// Datacenter to query. Default: the agent's.
 	Datacenter string `yaml:"datacenter"`
+	// Namespace and Partition are passed through to Consul Enterprise. Default: none.
+	Namespace string `yaml:"namespace"`
+	Partition string `yaml:"partition"`
+	// Scheme is "http" (default) or "https".
+	Scheme string `yaml:"scheme"`
+	// TLS configures HTTPS to the agent.
+	TLS ConsulTLS `yaml:"tls"`
+}
+
+// ConsulTLS configures TLS to the Consul agent.
+type ConsulTLS struct {
+	// CAFile verifies the agent's certificate. Default: the system roots.
+	CAFile string `yaml:"ca_file"`
+	// CertFile and KeyFile are the gateway's client certificate, when the agent asks for one.
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// ServerName overrides the name checked in the agent's certificate.
+	ServerName string `yaml:"server_name"`
 }
 
 // Auth configures authentication of clients.
@@ -210,6 +228,9 @@ func (c *Config) applyDefaults() {
 		}
 		if c.Consul.Tag == "" {
 			c.Consul.Tag = "mcp"
+		}
+		if c.Consul.Scheme == "" {
+			c.Consul.Scheme = "http"
 		}
 	}
 	if c.Auth.Mode == "" {

@@ -92,6 +92,7 @@ func TestParseReportsEveryError(t *testing.T) {
 		{"breaker failures", "breaker: {failures: -1}\nupstreams: [{name: a, url: http://h/mcp}]", []string{"breaker.failures: want at least 1"}},
 		{"cache ttl missing", "cache: {tools: {x: {shared: true}}}\nupstreams: [{name: a, url: http://h/mcp}]", []string{`cache.tools["x"].ttl: required`}},
 		{"redis address", "cache: {redis: {address: nowhere}}\nupstreams: [{name: a, url: http://h/mcp}]", []string{`cache.redis.address: want host:port`}},
+		{"consul scheme and tls", "consul: {scheme: ftp, tls: {cert_file: c.pem}}", []string{`consul.scheme: want "http" or "https"`, "consul.tls: set both cert_file and key_file"}},
 		{"consul address", "consul: {address: nowhere}", []string{`consul.address: want host:port`}},
 		{"many at once", "listn: x\nupstreams: [{name: a, url: http://h/mcp, command: [x]}, {name: a, url: 'nope'}]\nbreaker: {open_for: x}",
 			[]string{"listn: unknown key", "upstreams[0]: set either", "upstreams[1].name: duplicate", "upstreams[1].url: want", "breaker.open_for: want"}},

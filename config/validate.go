@@ -105,6 +105,12 @@ func (c *Config) validate() Errors {
 		if err := checkHostPort(c.Consul.Address); err != nil {
 			fail("consul.address", "%v", err)
 		}
+		if c.Consul.Scheme != "http" && c.Consul.Scheme != "https" {
+			fail("consul.scheme", "want \"http\" or \"https\", got %q", c.Consul.Scheme)
+		}
+		if (c.Consul.TLS.CertFile == "") != (c.Consul.TLS.KeyFile == "") {
+			fail("consul.tls", "set both cert_file and key_file, or neither")
+		}
 	}
 
 	switch c.Auth.Mode {

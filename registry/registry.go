@@ -4,9 +4,13 @@
 package registry
 
 import (
+	"log/slog"
 	"maps"
 	"slices"
+	"strings"
 	"time"
+
+	"github.com/switchboard-mcp/switchboard/config"
 )
 
 // ServiceName identifies an upstream: the name of a static upstream or of a Consul service.
@@ -30,8 +34,19 @@ type Upstream struct {
 	Namespace string
 	// Timeout is the deadline of one call.
 	Timeout time.Duration
+	// RateLimit is the per principal, per tool limit from mcp_rate_limit; zero: none set.
+	RateLimit config.Rate
+	// CacheTTL is how long results of its readOnlyHint tools may be cached (mcp_cache_ttl).
+	CacheTTL time.Duration
 	// Instances are the replicas, in a stable order.
 	Instances []Instance
+}
+
+// Equal reports whether a and b describe the same upstream.
+func (a Upstream) Equal(b Upstream) bool {
+	return a.Name == b.Name && a.Namespace == b.Namespace && a.Timeout == b.Timeout &&
+		a.RateLimit == b.RateLimit && a.CacheTTL == b.CacheTTL &&
+		slices.EqualFunc(a.Instances, b.Instances, Instance.Equal)
 }
 
 // InstanceID identifies an instance within its upstream.
@@ -60,3 +75,35 @@ func (a Instance) Equal(b Instance) bool {
 
 // Snapshot is the complete set of upstreams known to a source, sorted by name.
 type Snapshot []Upstream
+
+func snapshotsEqual(a, b Snapshot) bool { return slices.EqualFunc(a, b, Upstream.Equal) }
+
+// Merge combines the static snapshot with a discovered one into the snapshot the gateway runs,
+// sorted by name. Upstreams without a timeout get defaultTimeout. A discovered upstream whose
+// name a static one already has is kept under the name "NAME@consul" (its namespace is
+// unchanged, so its tools still show under it, and the catalog resolves any tool name clash);
+// the clash is logged.
+func Merge(static, discovered Snapshot, defaultTimeout time.Duration, log *slog.Logger) Snapshot {
+	taken := make(map[ServiceName]bool, len(static))
+	out := make(Snapshot, 0, len(static)+len(discovered))
+	for _, u := range static {
+		taken[u.Name] = true
+		out = append(out, u)
+	}
+	for _, u := range discovered {
+		if taken[u.Name] {
+			renamed := u.Name + "@consul"
+			log.Warn("consul service has the name of a static upstream; the static one keeps it", "service", u.Name, "renamed_to", renamed)
+			u.Name = renamed
+		}
+		taken[u.Name] = true
+		out = append(out, u)
+	}
+	for i := range out {
+		if out[i].Timeout == 0 {
+			out[i].Timeout = defaultTimeout
+		}
+	}
+	slices.SortFunc(out, func(a, b Upstream) int { return strings.Compare(string(a.Name), string(b.Name)) })
+	return out
+}

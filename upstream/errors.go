@@ -15,6 +15,11 @@ var (
 	ErrNoInstance = errors.New("no instance of the upstream")
 )
 
+// errNotSent marks a failure that happened before the request reached the upstream (no
+// session, connection refused, session unknown to the server): the call can safely go to
+// another instance.
+var errNotSent = errors.New("request not sent")
+
 // RPCError is a JSON-RPC error the upstream answered with. It is passed to the client unchanged.
 type RPCError struct {
 	Code    int

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/mark3labs/mcp-go/client/transport"
@@ -55,6 +56,7 @@ type instanceState struct {
 	conn    *conn  // nil while disconnected
 	tools   []Tool // last known list; kept while disconnected so the catalog does not flap
 	listed  bool   // tools is a real list (the instance was listed at least once)
+	digest  string // identifies tools, to compare replicas' lists
 	lastErr error  // why the instance is down; nil when connected
 	since   time.Time
 }
@@ -100,7 +102,7 @@ func (in *Instance) run(ctx context.Context) {
 		if old.conn != nil && time.Since(old.since) > healthyFor {
 			bo.Reset() // it was healthy for a good while: this is a fresh failure, retry soon
 		}
-		in.state.Store(&instanceState{tools: old.tools, listed: old.listed, lastErr: err, since: time.Now()})
+		in.state.Store(&instanceState{tools: old.tools, listed: old.listed, digest: old.digest, lastErr: err, since: time.Now()})
 		in.changed()
 		wait := bo.Next()
 		in.log.Warn("upstream unavailable", "err", err, "retry_in", wait.Round(time.Millisecond))
@@ -174,7 +176,7 @@ func (in *Instance) refresh(ctx context.Context, c *conn) error {
 	if err != nil {
 		return fmt.Errorf("listing tools: %w", err)
 	}
-	in.state.Store(&instanceState{conn: c, tools: tools, listed: true, since: time.Now()})
+	in.state.Store(&instanceState{conn: c, tools: tools, listed: true, digest: digest(tools), since: time.Now()})
 	in.changed()
 	return nil
 }
@@ -202,7 +204,7 @@ var emptyObject = json.RawMessage("{}")
 func (in *Instance) Call(ctx context.Context, tool string, args json.RawMessage) (json.RawMessage, error) {
 	st := in.state.Load()
 	if st.conn == nil {
-		return nil, fmt.Errorf("%w: %v", ErrUnavailable, st.lastErr)
+		return nil, fmt.Errorf("%w: %w: %v", ErrUnavailable, errNotSent, st.lastErr)
 	}
 	in.inFlight.Add(1)
 	defer in.inFlight.Add(-1)
@@ -228,6 +230,9 @@ func (in *Instance) Call(ctx context.Context, tool string, args json.RawMessage)
 	case callCtx.Err() != nil:
 		in.cancelUpstream(st.conn, id, "the gateway's deadline passed")
 		return nil, fmt.Errorf("%w after %s", ErrTimeout, in.timeoutOrDefault())
+	case errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, transport.ErrSessionTerminated):
+		signal(in.suspect)
+		return nil, fmt.Errorf("%w: %w: %v", ErrUnavailable, errNotSent, err)
 	default:
 		signal(in.suspect)
 		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)

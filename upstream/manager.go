@@ -5,8 +5,10 @@ package upstream
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"slices"
 	"sync"
@@ -16,52 +18,126 @@ import (
 	"github.com/switchboard-mcp/switchboard/registry"
 )
 
-// Upstream is one upstream server and its instances. Immutable once built.
+// Upstream is one upstream server and its instances (replicas). Immutable once built.
 type Upstream struct {
 	Desc      registry.Upstream
 	instances []*Instance
+	log       *slog.Logger
+	// disagreement is the last logged set of differing tool lists, so it is logged once.
+	disagreement atomic.Pointer[string]
 }
 
-// Tools returns the upstream's tools, from the first of its instances that has listed them, and
-// whether any had. An upstream that was listed once keeps its tools while it is down, so its
-// calls fail with a clear error rather than "unknown tool", and clients see no churn.
+// Tools returns the upstream's tools and whether any instance has listed them. Replicas should
+// list the same tools; when they do not, the list of the most connected instances wins, ties
+// going to the most recently listed. An upstream that was listed once keeps its tools while it is
+// down, so its calls fail with a clear error rather than "unknown tool", and clients see no churn.
 func (u *Upstream) Tools() ([]Tool, bool) {
-	var fallback *instanceState
+	type group struct {
+		st    *instanceState
+		count int
+	}
+	groups := map[string]*group{}
+	var best, fallback *instanceState
 	for _, in := range u.instances {
 		st := in.state.Load()
-		if st.listed && st.conn != nil {
-			return st.tools, true
+		if !st.listed {
+			continue
 		}
-		if st.listed && fallback == nil {
+		if fallback == nil || st.since.After(fallback.since) {
 			fallback = st
 		}
+		if st.conn == nil {
+			continue
+		}
+		g := groups[st.digest]
+		if g == nil {
+			g = &group{st: st}
+			groups[st.digest] = g
+		}
+		g.count++
+		if st.since.After(g.st.since) {
+			g.st = st
+		}
 	}
-	if fallback != nil {
+	bestCount := 0
+	for _, g := range groups {
+		if g.count > bestCount || (g.count == bestCount && g.st.since.After(best.since)) {
+			best, bestCount = g.st, g.count
+		}
+	}
+	if len(groups) > 1 {
+		u.logDisagreement(len(groups), bestCount)
+	}
+	switch {
+	case best != nil:
+		return best.tools, true
+	case fallback != nil:
 		return fallback.tools, true
 	}
 	return nil, false
 }
 
-// Call routes a call of the upstream's own tool name to the connected instance with the fewest
-// calls in flight. See Instance.Call for the errors.
-func (u *Upstream) Call(ctx context.Context, tool string, args json.RawMessage) (json.RawMessage, error) {
-	var best *Instance
-	for _, in := range u.instances {
-		if in.state.Load().conn == nil {
-			continue
-		}
-		if best == nil || in.inFlight.Load() < best.inFlight.Load() {
-			best = in
-		}
+func (u *Upstream) logDisagreement(lists, majority int) {
+	key := fmt.Sprintf("%d/%d", lists, majority)
+	if old := u.disagreement.Swap(&key); old == nil || *old != key {
+		u.log.Warn("instances of the upstream list different tools; exposing the majority's",
+			"upstream", u.Desc.Name, "distinct_lists", lists, "majority", majority)
 	}
-	if best == nil {
+}
+
+// Call routes a call of the upstream's own tool name to a connected instance, the less busy of
+// two picked at random. A call that failed before reaching the upstream (no session, connection
+// refused) is tried once more on another instance; one that may have reached it is not retried.
+// See Instance.Call for the errors.
+func (u *Upstream) Call(ctx context.Context, tool string, args json.RawMessage) (json.RawMessage, error) {
+	first := u.pick(nil)
+	if first == nil {
 		if len(u.instances) == 0 {
 			return nil, ErrNoInstance
 		}
-		st := u.instances[0].state.Load()
-		return nil, fmt.Errorf("%w: %v", ErrUnavailable, st.lastErr)
+		return nil, fmt.Errorf("%w: %v", ErrUnavailable, u.instances[0].state.Load().lastErr)
 	}
-	return best.Call(ctx, tool, args)
+	raw, err := first.Call(ctx, tool, args)
+	if err == nil || !errors.Is(err, errNotSent) {
+		return raw, err
+	}
+	if second := u.pick(first); second != nil {
+		return second.Call(ctx, tool, args)
+	}
+	return nil, err
+}
+
+// pick returns the connected instance with fewer calls in flight of two chosen at random
+// ("power of two choices"), skipping exclude; nil when none is connected.
+func (u *Upstream) pick(exclude *Instance) *Instance {
+	n := 0
+	for _, in := range u.instances {
+		if in != exclude && in.state.Load().conn != nil {
+			n++
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	i, j := rand.IntN(n), rand.IntN(n)
+	var a, b *Instance
+	k := 0
+	for _, in := range u.instances {
+		if in == exclude || in.state.Load().conn == nil {
+			continue
+		}
+		if k == i {
+			a = in
+		}
+		if k == j {
+			b = in
+		}
+		k++
+	}
+	if a == nil || (b != nil && b.inFlight.Load() < a.inFlight.Load()) {
+		return b
+	}
+	return a
 }
 
 // Instances returns the status of each instance.
@@ -126,7 +202,7 @@ func (m *Manager) Apply(snap registry.Snapshot) {
 	next := make(map[registry.ServiceName]*Upstream, len(snap))
 	keep := map[instanceKey]bool{}
 	for _, desc := range snap {
-		u := &Upstream{Desc: desc}
+		u := &Upstream{Desc: desc, log: m.log}
 		for _, spec := range desc.Instances {
 			key := instanceKey{desc.Name, spec.ID}
 			r, ok := m.running[key]
@@ -159,9 +235,17 @@ func (m *Manager) start(desc registry.Upstream, spec registry.Instance) *running
 	return &running{inst: in, stop: cancel}
 }
 
+// stop drains r in the background: calls in flight may finish, up to the call timeout, then
+// the session is closed. New calls cannot reach r: it is no longer in any Upstream.
 func (m *Manager) stop(r *running) {
-	r.stop()
-	m.wg.Go(func() { <-r.inst.done })
+	m.wg.Go(func() {
+		deadline := time.Now().Add(r.inst.timeoutOrDefault())
+		for r.inst.inFlight.Load() > 0 && time.Now().Before(deadline) && m.life.Err() == nil {
+			time.Sleep(20 * time.Millisecond)
+		}
+		r.stop()
+		<-r.inst.done
+	})
 }
 
 // Upstream returns the upstream named name, or nil.

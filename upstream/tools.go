@@ -2,6 +2,7 @@ package upstream
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,6 +24,16 @@ type Tool struct {
 	// Raw is the tool object exactly as the upstream sent it. mcp-go's typed mcp.Tool drops
 	// JSON Schema keywords it does not model ($schema, oneOf, ...), so the gateway keeps this.
 	Raw json.RawMessage
+}
+
+// digest identifies a tool list: replicas that list the same tools have the same digest.
+func digest(tools []Tool) string {
+	h := sha256.New()
+	for _, t := range tools {
+		h.Write(t.Raw)
+		h.Write([]byte{0})
+	}
+	return string(h.Sum(nil))
 }
 
 // listTools fetches every page of tools/list with raw requests, keeping each tool's JSON as sent.

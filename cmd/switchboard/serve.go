@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/switchboard-mcp/switchboard/admin"
@@ -41,7 +42,8 @@ func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) er
 
 	manager := upstream.NewManager(log, cfg.Defaults.ConnectTimeout.D())
 	defer manager.Close()
-	manager.Apply(registry.Static(cfg))
+	static := registry.Static(cfg)
+	manager.Apply(registry.Merge(static, nil, cfg.Defaults.Timeout.D(), log))
 
 	rt := router.New(manager, router.Options{
 		Naming:   router.Naming{Separator: cfg.Naming.Separator, MaxLength: cfg.Naming.MaxLength},
@@ -52,8 +54,30 @@ func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) er
 	defer stopRun()
 	go rt.Run(runCtx, manager.Changes())
 
+	// Ready once every source has synced once and every upstream it named was tried once.
+	sourcesSynced := make(chan struct{})
+	details := func() map[string]any { return nil }
+	if cfg.Consul != nil {
+		consul, err := registry.NewConsul(cfg.Consul, log)
+		if err != nil {
+			return err
+		}
+		details = func() map[string]any { return map[string]any{"consul": consul.State()} }
+		var once sync.Once
+		go consul.Run(runCtx, func(discovered registry.Snapshot) {
+			manager.Apply(registry.Merge(static, discovered, cfg.Defaults.Timeout.D(), log))
+			once.Do(func() { close(sourcesSynced) })
+		})
+	} else {
+		close(sourcesSynced)
+	}
 	ready := &admin.Readiness{}
 	go func() {
+		select {
+		case <-sourcesSynced:
+		case <-runCtx.Done():
+			return
+		}
 		if manager.WaitTried(runCtx) {
 			rt.Rebuild()
 			ready.Synced()
@@ -67,7 +91,7 @@ func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) er
 	if adminLn != mcpLn {
 		adminMux = http.NewServeMux()
 	}
-	admin.Register(adminMux, ready)
+	admin.Register(adminMux, ready, details)
 
 	servers := []*http.Server{{Handler: mcpMux, ReadHeaderTimeout: 10 * time.Second}}
 	listeners := []net.Listener{mcpLn}
