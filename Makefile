@@ -7,7 +7,7 @@ LDFLAGS := -X main.version=$(VERSION)
 STATICCHECK_VERSION := v0.8.2
 DEMO_ADDR ?= 127.0.0.1:3001
 
-.PHONY: build run test lint fuzz bench clean
+.PHONY: build run test lint fuzz bench clean consul demo-consul
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/switchboard ./cmd/switchboard
@@ -32,7 +32,11 @@ e2e/node/node_modules/.installed: e2e/node/package.json e2e/node/package-lock.js
 	npm ci --prefix e2e/node --no-audit --no-fund --loglevel=error
 	touch $@
 
-test: e2e/node/node_modules/.installed
+# A real Consul agent for the tests, built once from its Go module and cached (see the script).
+consul:
+	scripts/ensure-consul.sh
+
+test: e2e/node/node_modules/.installed consul
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 12m ./...
 
@@ -47,8 +51,26 @@ fuzz:
 	$(GO) test ./router -run '^$$' -fuzz '^FuzzExposedNames$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./router -run '^$$' -fuzz '^FuzzRewriteMessage$$' -fuzztime $(FUZZTIME)
 
+# Watch discovery work: a Consul dev agent, the gateway discovering from it, and two mcp-demo
+# instances registered as one service "demo". Ctrl-C stops everything.
+demo-consul: build consul
+	@set -m; tmp=$$(mktemp -d); pids=; \
+	trap 'kill $$pids 2>/dev/null; rm -rf $$tmp' EXIT; \
+	$(BIN)/consul agent -dev -bind 127.0.0.1 -client 127.0.0.1 -log-level warn >$$tmp/consul.log 2>&1 & pids="$$pids $$!"; \
+	until $(BIN)/consul members >/dev/null 2>&1; do sleep 0.2; done; \
+	$(BIN)/mcp-demo --listen 127.0.0.1:3101 --name demo-1 & pids="$$pids $$!"; \
+	$(BIN)/mcp-demo --listen 127.0.0.1:3102 --name demo-2 & pids="$$pids $$!"; \
+	for i in 1 2; do \
+	  printf '{"ID":"demo-%s","Name":"demo","Tags":["mcp"],"Address":"127.0.0.1","Port":310%s,"Meta":{"mcp_path":"/mcp"},"Check":{"TCP":"127.0.0.1:310%s","Interval":"2s"}}' $$i $$i $$i > $$tmp/demo-$$i.json; \
+	  curl -sf -X PUT --data @$$tmp/demo-$$i.json http://127.0.0.1:8500/v1/agent/service/register; \
+	done; \
+	printf 'listen: 127.0.0.1:8080\nadmin_listen: 127.0.0.1:9090\nconsul: {address: 127.0.0.1:8500}\n' > $$tmp/switchboard.yaml; \
+	echo; echo "Consul UI: http://127.0.0.1:8500/ui   MCP: http://127.0.0.1:8080/mcp   (demo__whoami answers demo-1 or demo-2)"; \
+	echo "Deregister one: curl -X PUT http://127.0.0.1:8500/v1/agent/service/deregister/demo-1"; echo; \
+	$(BIN)/switchboard serve --config $$tmp/switchboard.yaml
+
 # Benchmarks; figures and how to read them are in docs/BENCHMARKS.md.
-bench: e2e/node/node_modules/.installed
+bench: e2e/node/node_modules/.installed consul
 	$(GO) test ./e2e -run '^$$' -bench . -benchtime 3s -count 3
 
 clean:

@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"fmt"
+	"slices"
 	"testing"
+	"time"
 )
 
 // BenchmarkToolsCall measures one tools/call (echo, a few bytes) from an mcp-go client, directly
@@ -29,4 +31,49 @@ func BenchmarkToolsCall(b *testing.B) {
 			})
 		})
 	}
+}
+
+// BenchmarkConsulPropagation measures, over 20 registrations of a fresh service each, the time
+// from registering an instance in Consul to the first successful call through the gateway, and
+// from deregistering it to the gateway answering "unknown tool". It reports p50 and p99 of both.
+func BenchmarkConsulPropagation(b *testing.B) {
+	agent := startConsul(b)
+	g := consulGateway(b, agent)
+	c := connect(b, g.URL, true, nil)
+	demo := startDemoHTTP(b, "demo", false)
+	for range b.N {
+		var up, down []time.Duration
+		for i := range 20 {
+			svc := fmt.Sprintf("svc%d", i)
+			start := time.Now()
+			agent.register(b, svc, svc, demo, nil)
+			for {
+				if res, err := callErr(c, svc+"__whoami", nil); err == nil && !res.IsError {
+					break
+				}
+				time.Sleep(2 * time.Millisecond)
+			}
+			up = append(up, time.Since(start))
+
+			start = time.Now()
+			agent.deregister(b, svc)
+			for {
+				if resp := rawCall(b, c, svc+"__whoami", nil); resp.Error != nil {
+					break
+				}
+				time.Sleep(2 * time.Millisecond)
+			}
+			down = append(down, time.Since(start))
+		}
+		b.ReportMetric(percentile(up, 50).Seconds()*1000, "register-p50-ms")
+		b.ReportMetric(percentile(up, 99).Seconds()*1000, "register-p99-ms")
+		b.ReportMetric(percentile(down, 50).Seconds()*1000, "deregister-p50-ms")
+		b.ReportMetric(percentile(down, 99).Seconds()*1000, "deregister-p99-ms")
+	}
+}
+
+func percentile(d []time.Duration, p int) time.Duration {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return s[min(len(s)-1, (len(s)*p+99)/100-1)]
 }

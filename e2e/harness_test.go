@@ -31,6 +31,7 @@ import (
 var bin struct {
 	switchboard, demo, goEverything string
 	node, npmEverything, tsClient   string
+	consul                          string
 }
 
 func TestMain(m *testing.M) {
@@ -80,6 +81,10 @@ func setup(dir string) error {
 	bin.tsClient, _ = filepath.Abs("node/client.mjs")
 	if _, err := os.Stat(bin.npmEverything); err != nil {
 		return fmt.Errorf("npm packages missing (run: npm ci --prefix e2e/node): %v", err)
+	}
+	bin.consul, _ = filepath.Abs("../bin/consul")
+	if _, err := os.Stat(bin.consul); err != nil {
+		return fmt.Errorf("consul agent missing (run: scripts/ensure-consul.sh): %v", err)
 	}
 	return nil
 }
@@ -294,7 +299,7 @@ func connect(t testing.TB, url string, legacy bool, onNotify func(mcp.JSONRPCNot
 }
 
 // rawTools lists every tool over c as the server sent it, keyed by name.
-func rawTools(t *testing.T, c *client.Client) map[string]json.RawMessage {
+func rawTools(t testing.TB, c *client.Client) map[string]json.RawMessage {
 	t.Helper()
 	out := map[string]json.RawMessage{}
 	cursor := ""
@@ -331,7 +336,7 @@ func rawTools(t *testing.T, c *client.Client) map[string]json.RawMessage {
 }
 
 // call invokes a tool and fails the test on a transport or JSON-RPC error.
-func call(t *testing.T, c *client.Client, name string, args map[string]any) *mcp.CallToolResult {
+func call(t testing.TB, c *client.Client, name string, args map[string]any) *mcp.CallToolResult {
 	t.Helper()
 	res, err := callErr(c, name, args)
 	if err != nil {
@@ -353,7 +358,7 @@ func callErr(c *client.Client, name string, args map[string]any) (*mcp.CallToolR
 }
 
 // rawCall sends tools/call and returns the raw JSON-RPC response, for checks of error codes.
-func rawCall(t *testing.T, c *client.Client, name string, args map[string]any) *transport.JSONRPCResponse {
+func rawCall(t testing.TB, c *client.Client, name string, args map[string]any) *transport.JSONRPCResponse {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -387,7 +392,7 @@ func gatewayErrorCode(res *mcp.CallToolResult) string {
 	return code
 }
 
-func compact(t *testing.T, raw []byte) string {
+func compact(t testing.TB, raw []byte) string {
 	t.Helper()
 	var b bytes.Buffer
 	if err := json.Compact(&b, raw); err != nil {

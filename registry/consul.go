@@ -147,6 +147,9 @@ func (c *Consul) watch(ctx context.Context, changed chan<- struct{}, query func(
 				return
 			}
 			c.setReachable(false, err)
+			// The agent may have restarted with lower indexes: waiting on the old index would
+			// block until it caught up, so start over and take the next answer as a change.
+			last = 0
 			select {
 			case <-ctx.Done():
 				return

@@ -17,11 +17,11 @@ if [ ! -x "$cache/consul" ]; then
   chmod -R u+w "$work"
   (
     cd "$work"
-    for r in $(go mod edit -json | sed -n 's/.*"Path": "\([^"]*\)".*/\1/p' | sort -u); do :; done
     # The module's replace directives point at directories inside its repository, which the
     # module zip does not carry; the published versions of those modules serve instead.
-    go mod edit -json | python3 -c 'import json,sys; [print(r["Old"]["Path"]) for r in json.load(sys.stdin).get("Replace") or []]' |
+    awk '/^replace \(/{block=1; next} block && /^\)/{block=0} block && /=>/{print $1} /^replace [^(]/{print $2}' go.mod |
       while read -r old; do go mod edit -dropreplace "$old"; done
+    grep -q '=>' go.mod && { echo "replace directives left in consul's go.mod" >&2; exit 1; }
     mkdir -p "$cache"
     GOFLAGS=-mod=mod go build -o "$cache/consul.tmp" . && mv "$cache/consul.tmp" "$cache/consul"
   )

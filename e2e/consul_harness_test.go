@@ -1,0 +1,97 @@
+package e2e
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/consul/api"
+)
+
+// consulAgent is a real Consul agent in dev mode on free loopback ports.
+type consulAgent struct {
+	Addr   string // host:port of the HTTP API
+	Client *api.Client
+	proc   *proc
+	args   []string
+}
+
+func startConsul(t testing.TB) *consulAgent {
+	t.Helper()
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	a := &consulAgent{Addr: addr, args: []string{"agent", "-dev", "-bind", "127.0.0.1", "-client", "127.0.0.1",
+		"-http-port", portOf(addr), "-dns-port", "-1", "-grpc-port", "-1", "-grpc-tls-port", "-1",
+		"-serf-lan-port", fmt.Sprint(freePort(t)), "-serf-wan-port", fmt.Sprint(freePort(t)),
+		"-server-port", fmt.Sprint(freePort(t)), "-node", "e2e", "-log-level", "warn"}}
+	cfg := api.DefaultConfig()
+	cfg.Address = addr
+	client, err := api.NewClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Client = client
+	a.start(t)
+	return a
+}
+
+// start runs the agent and waits until it has a leader. A dev agent keeps no state: after a
+// restart, registrations are gone.
+func (a *consulAgent) start(t testing.TB) {
+	t.Helper()
+	a.proc = start(t, nil, bin.consul, a.args...)
+	eventually(t, 60*time.Second, "consul leader", func() error {
+		select {
+		case <-a.proc.done:
+			t.Fatalf("consul exited:\n%s", a.proc.out.String())
+		default:
+		}
+		leader, err := a.Client.Status().Leader()
+		if err == nil && leader == "" {
+			err = fmt.Errorf("no leader yet")
+		}
+		return err
+	})
+}
+
+func portOf(addr string) string {
+	for i := len(addr) - 1; i >= 0; i-- {
+		if addr[i] == ':' {
+			return addr[i+1:]
+		}
+	}
+	return addr
+}
+
+// register adds an instance of service at up's address with a passing TTL check.
+func (a *consulAgent) register(t testing.TB, service, id string, up *upstreamHTTP, meta map[string]string) {
+	t.Helper()
+	port := 0
+	fmt.Sscan(portOf(up.addr), &port)
+	err := a.Client.Agent().ServiceRegister(&api.AgentServiceRegistration{
+		ID: id, Name: service, Tags: []string{"mcp"}, Address: "127.0.0.1", Port: port, Meta: meta,
+		Check: &api.AgentServiceCheck{CheckID: "ttl-" + id, TTL: "10m", Status: api.HealthPassing},
+	})
+	if err != nil {
+		t.Fatalf("registering %s: %v", id, err)
+	}
+}
+
+func (a *consulAgent) setHealth(t testing.TB, id, status string) {
+	t.Helper()
+	if err := a.Client.Agent().UpdateTTL("ttl-"+id, "", status); err != nil {
+		t.Fatalf("setting %s %s: %v", id, status, err)
+	}
+}
+
+func (a *consulAgent) deregister(t testing.TB, id string) {
+	t.Helper()
+	if err := a.Client.Agent().ServiceDeregister(id); err != nil {
+		t.Fatalf("deregistering %s: %v", id, err)
+	}
+}
+
+// consulGateway starts a gateway that discovers its upstreams in a.
+func consulGateway(t testing.TB, a *consulAgent) *gateway {
+	t.Helper()
+	return startGateway(t, fmt.Sprintf("consul: {address: %q}\n", a.Addr))
+}

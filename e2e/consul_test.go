@@ -1,0 +1,172 @@
+package e2e
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/consul/api"
+	"github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/mcp"
+)
+
+// callable waits until tool answers want (or anything, when want is "") through c.
+func callable(t testing.TB, c *client.Client, tool, want string) {
+	t.Helper()
+	eventually(t, 20*time.Second, tool+" callable", func() error {
+		res, err := callErr(c, tool, nil)
+		switch {
+		case err != nil:
+			return err
+		case res.IsError:
+			return errors.New(text(res))
+		case want != "" && text(res) != want:
+			return fmt.Errorf("answered %q, want %q", text(res), want)
+		}
+		return nil
+	})
+}
+
+// unknown waits until tool is no longer routed: the gateway answers -32602.
+func unknown(t testing.TB, c *client.Client, tool string) {
+	t.Helper()
+	eventually(t, 20*time.Second, tool+" gone", func() error {
+		resp := rawCall(t, c, tool, nil)
+		if resp.Error == nil || resp.Error.Code != mcp.INVALID_PARAMS {
+			return fmt.Errorf("still routed: %s", resp.Result)
+		}
+		return nil
+	})
+}
+
+func TestConsulRegistrationLifecycle(t *testing.T) {
+	t.Parallel()
+	agent := startConsul(t)
+	g := consulGateway(t, agent)
+	c := connect(t, g.URL, true, nil)
+	weather := startDemoHTTP(t, "weather-1", false)
+	broken := startDemoHTTP(t, "broken-1", false)
+
+	// Registered: callable, and connected clients are told.
+	notified := make(chan struct{}, 16)
+	watcher := connect(t, g.URL, true, func(n mcp.JSONRPCNotification) {
+		if n.Method == string(mcp.MethodNotificationToolsListChanged) {
+			notified <- struct{}{}
+		}
+	})
+	_ = watcher
+	agent.register(t, "weather", "weather-1", weather, map[string]string{"mcp_path": "/mcp", "mcp_timeout": "5s"})
+	callable(t, c, "weather__whoami", "weather-1")
+	waitNotified(t, notified)
+
+	// A service with a bad registration is skipped alone.
+	agent.register(t, "broken", "broken-1", broken, map[string]string{"mcp_timeout": "soon"})
+	agent.register(t, "clock", "clock-1", broken, map[string]string{"mcp_namespace": "time"})
+	callable(t, c, "time__whoami", "broken-1")
+	if _, ok := rawTools(t, c)["broken__whoami"]; ok {
+		t.Error("a service with a bad mcp_timeout was exposed")
+	}
+	if got := text(call(t, c, "weather__whoami", nil)); got != "weather-1" {
+		t.Errorf("weather stopped working next to a bad registration: %q", got)
+	}
+
+	// Critical: no longer routed. Passing again: routed again.
+	agent.setHealth(t, "weather-1", api.HealthCritical)
+	unknown(t, c, "weather__whoami")
+	agent.setHealth(t, "weather-1", api.HealthPassing)
+	callable(t, c, "weather__whoami", "weather-1")
+
+	// Deregistered: gone.
+	agent.deregister(t, "weather-1")
+	unknown(t, c, "weather__whoami")
+}
+
+func TestConsulReplicasShareLoadAndFailOver(t *testing.T) {
+	t.Parallel()
+	agent := startConsul(t)
+	g := consulGateway(t, agent)
+	c := connect(t, g.URL, true, nil)
+	a := startDemoHTTP(t, "replica-a", false)
+	b := startDemoHTTP(t, "replica-b", false)
+	agent.register(t, "demo", "replica-a", a, nil)
+	agent.register(t, "demo", "replica-b", b, nil)
+	callable(t, c, "demo__whoami", "")
+
+	seen := map[string]int{}
+	eventually(t, 20*time.Second, "both replicas take calls", func() error {
+		for range 20 {
+			seen[text(call(t, c, "demo__whoami", nil))]++
+		}
+		if seen["replica-a"] == 0 || seen["replica-b"] == 0 {
+			return fmt.Errorf("calls went to %v", seen)
+		}
+		return nil
+	})
+
+	// One replica dies without deregistering: every call still succeeds, on the other.
+	a.proc.kill()
+	for i := range 30 {
+		res := call(t, c, "demo__whoami", nil)
+		if res.IsError || text(res) != "replica-b" {
+			t.Fatalf("call %d after replica-a died: isError=%v %q", i, res.IsError, text(res))
+		}
+	}
+}
+
+func TestConsulOutageKeepsTheCatalog(t *testing.T) {
+	t.Parallel()
+	agent := startConsul(t)
+	g := consulGateway(t, agent)
+	c := connect(t, g.URL, true, nil)
+	first := startDemoHTTP(t, "first", false)
+	second := startDemoHTTP(t, "second", false)
+	agent.register(t, "first", "first", first, nil)
+	callable(t, c, "first__whoami", "first")
+
+	agent.proc.kill()
+	// Calls keep working, readiness stays up, and /readyz says Consul is unreachable.
+	eventually(t, 20*time.Second, "outage reported", func() error {
+		st, body := readyz(t, g)
+		if st != http.StatusOK {
+			return fmt.Errorf("readyz %d during a Consul outage: %s", st, body)
+		}
+		var r struct {
+			Details struct{ Consul struct{ Reachable bool } }
+		}
+		_ = json.Unmarshal([]byte(body), &r)
+		if r.Details.Consul.Reachable {
+			return fmt.Errorf("consul still reported reachable: %s", body)
+		}
+		return nil
+	})
+	for range 5 {
+		if got := text(call(t, c, "first__whoami", nil)); got != "first" {
+			t.Fatalf("call during the outage: %q", got)
+		}
+	}
+
+	// Consul returns (a dev agent, empty): new registrations are picked up.
+	agent.start(t)
+	agent.register(t, "first", "first", first, nil)
+	agent.register(t, "second", "second", second, nil)
+	callable(t, c, "second__whoami", "second")
+	callable(t, c, "first__whoami", "first")
+	if st, body := readyz(t, g); st != http.StatusOK {
+		t.Errorf("readyz after Consul came back: %d %s", st, body)
+	}
+}
+
+func readyz(t testing.TB, g *gateway) (int, string) {
+	t.Helper()
+	resp, err := http.Get(g.Admin + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
