@@ -27,4 +27,5 @@ if [ ! -x "$cache/consul" ]; then
   )
 fi
 ln -sf "$cache/consul" "$root/bin/consul"
-"$root/bin/consul" version | head -1
+version="$("$root/bin/consul" version)" # no pipe to head: SIGPIPE would fail the script
+echo "${version%%$'\n'*}"
