@@ -34,12 +34,13 @@ type conn struct {
 
 func (c *conn) markDead() { c.closeOnce.Do(func() { close(c.dead) }) }
 
+// close marks the session dead first, so that no new call starts on it, then releases it.
 func (c *conn) close() {
+	c.markDead()
 	_ = c.client.Close()
 	if c.stop != nil {
 		c.stop()
 	}
-	c.markDead()
 }
 
 // dialer connects to one instance; http is shared by every HTTP instance so connections pool.

@@ -93,13 +93,13 @@ func (in *Instance) run(ctx context.Context) {
 	defer in.setTried()
 	bo := backoff.Backoff{Min: backoffMin, Max: backoffMax}
 	for ctx.Err() == nil {
-		err := in.session(ctx)
+		connected, err := in.session(ctx)
 		in.setTried()
 		if ctx.Err() != nil {
 			return
 		}
 		old := in.state.Load()
-		if old.conn != nil && time.Since(old.since) > healthyFor {
+		if !connected.IsZero() && time.Since(connected) > healthyFor {
 			bo.Reset() // it was healthy for a good while: this is a fresh failure, retry soon
 		}
 		in.state.Store(&instanceState{tools: old.tools, listed: old.listed, digest: old.digest, lastErr: err, since: time.Now()})
@@ -116,8 +116,9 @@ func (in *Instance) run(ctx context.Context) {
 
 func (in *Instance) setTried() { in.markTried.Do(func() { close(in.tried) }) }
 
-// session dials, lists and serves one session until it fails or ctx ends.
-func (in *Instance) session(ctx context.Context) error {
+// session dials, lists and serves one session until it fails or ctx ends. connected is when
+// the session was published; zero if it never was.
+func (in *Instance) session(ctx context.Context) (connected time.Time, err error) {
 	onNotify := func(n mcp.JSONRPCNotification) {
 		// Runs on the transport's reader: never block it, never call the upstream from here.
 		if n.Method == string(mcp.MethodNotificationToolsListChanged) {
@@ -126,12 +127,20 @@ func (in *Instance) session(ctx context.Context) error {
 	}
 	c, err := in.dialer.dial(ctx, in.spec, in.connectTimeout, onNotify)
 	if err != nil {
-		return err
+		return connected, err
 	}
-	defer c.close()
+	defer func() {
+		// Unpublish the session before closing it, so calls stop picking it.
+		if old := in.state.Load(); old.conn == c {
+			in.state.Store(&instanceState{tools: old.tools, listed: old.listed, digest: old.digest,
+				lastErr: errors.New("session closing"), since: old.since})
+		}
+		c.close()
+	}()
 	if err := in.refresh(ctx, c); err != nil {
-		return err
+		return connected, err
 	}
+	connected = time.Now()
 	in.log.Info("upstream connected", "tools", len(in.state.Load().tools))
 	in.setTried()
 	tick := time.NewTicker(healthInterval)
@@ -139,20 +148,20 @@ func (in *Instance) session(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return connected, ctx.Err()
 		case <-c.dead:
-			return errors.New("session lost")
+			return connected, errors.New("session lost")
 		case <-in.relist:
 			if err := in.refresh(ctx, c); err != nil {
-				return err
+				return connected, err
 			}
 		case <-in.suspect:
 			if err := ping(ctx, c); err != nil {
-				return err
+				return connected, err
 			}
 		case <-tick.C:
 			if err := ping(ctx, c); err != nil {
-				return err
+				return connected, err
 			}
 		}
 	}
@@ -205,6 +214,11 @@ func (in *Instance) Call(ctx context.Context, tool string, args json.RawMessage)
 	st := in.state.Load()
 	if st.conn == nil {
 		return nil, fmt.Errorf("%w: %w: %v", ErrUnavailable, errNotSent, st.lastErr)
+	}
+	select {
+	case <-st.conn.dead:
+		return nil, fmt.Errorf("%w: %w: session lost", ErrUnavailable, errNotSent)
+	default:
 	}
 	in.inFlight.Add(1)
 	defer in.inFlight.Add(-1)
