@@ -1,0 +1,289 @@
+package authn
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/switchboard-mcp/switchboard/internal/oidctest"
+)
+
+const audience = "https://mcp.example.test"
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// newAuth returns a running issuer and an authenticated echo handler (it answers the subject).
+func newAuth(t testing.TB) (*oidctest.Issuer, http.Handler, *Verifier) {
+	t.Helper()
+	iss := oidctest.New()
+	t.Cleanup(iss.Close)
+	v := NewVerifier(VerifierConfig{Issuer: iss.URL, Audience: audience, Skew: 30 * time.Second}, quiet)
+	ready := make(chan struct{})
+	go v.Run(context.Background(), func() { close(ready) })
+	select {
+	case <-ready:
+	case <-time.After(10 * time.Second):
+		t.Fatal("discovery did not succeed")
+	}
+	a := NewAuthenticator(v, AuthenticatorConfig{PublicURL: "https://gw.example.test", Resource: audience, Issuer: iss.URL, RequiredScopes: []string{"mcp"}})
+	h := a.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, PrincipalFrom(r.Context()).Subject)
+	}))
+	return iss, h, v
+}
+
+func do(h http.Handler, target, authz string) *httptest.ResponseRecorder {
+	req := httptest.NewRequest(http.MethodPost, target, nil)
+	if authz != "" {
+		req.Header.Set("Authorization", authz)
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec
+}
+
+func TestTokens(t *testing.T) {
+	t.Parallel()
+	iss, h, _ := newAuth(t)
+	good := func() map[string]any { return iss.Claims("alice", audience, "mcp weather:read") }
+	with := func(change func(map[string]any)) string {
+		c := good()
+		change(c)
+		return iss.Sign("rsa-1", c)
+	}
+	stranger, _ := rsa.GenerateKey(rand.Reader, 2048)
+	pub, _ := x509.MarshalPKIXPublicKey(iss.PublicKey("rsa-1"))
+	none := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"none","typ":"JWT"}`)) + "." +
+		base64.RawURLEncoding.EncodeToString(mustJSON(good())) + "."
+
+	tests := []struct {
+		name      string
+		target    string
+		authz     string
+		status    int
+		wantError string // the error= of WWW-Authenticate
+	}{
+		{"valid RSA", "/mcp", "Bearer " + iss.Sign("rsa-1", good()), 200, ""},
+		{"valid EC", "/mcp", "Bearer " + iss.Sign("ec-1", good()), 200, ""},
+		{"scheme is case-insensitive", "/mcp", "bearer " + iss.Sign("rsa-1", good()), 200, ""},
+		{"no token", "/mcp", "", 401, ""},
+		{"other scheme", "/mcp", "Basic YWxpY2U6c2VjcmV0", 401, "invalid_token"},
+		{"garbage", "/mcp", "Bearer not-a-jwt", 401, "invalid_token"},
+		{"bad signature", "/mcp", "Bearer " + tamper(iss.Sign("rsa-1", good())), 401, "invalid_token"},
+		{"key not in the JWKS", "/mcp", "Bearer " + oidctest.SignWith(jose.RS256, stranger, "rsa-1", good()), 401, "invalid_token"},
+		{"unknown key id", "/mcp", "Bearer " + oidctest.SignWith(jose.RS256, stranger, "rsa-9", good()), 401, "invalid_token"},
+		{"alg none", "/mcp", "Bearer " + none, 401, "invalid_token"},
+		{"HS256 with the public key", "/mcp", "Bearer " + oidctest.SignWith(jose.HS256, pub, "rsa-1", good()), 401, "invalid_token"},
+		{"expired", "/mcp", "Bearer " + with(func(c map[string]any) { c["exp"] = time.Now().Add(-time.Minute).Unix() }), 401, "invalid_token"},
+		{"not yet valid", "/mcp", "Bearer " + with(func(c map[string]any) { c["nbf"] = time.Now().Add(time.Hour).Unix() }), 401, "invalid_token"},
+		{"wrong issuer", "/mcp", "Bearer " + with(func(c map[string]any) { c["iss"] = "https://evil.example.test" }), 401, "invalid_token"},
+		{"wrong audience", "/mcp", "Bearer " + with(func(c map[string]any) { c["aud"] = "https://other.example.test" }), 401, "invalid_token"},
+		{"token in the query", "/mcp?access_token=" + iss.Sign("rsa-1", good()), "", 401, "invalid_request"},
+		{"missing scope", "/mcp", "Bearer " + with(func(c map[string]any) { c["scope"] = "weather:read" }), 403, "insufficient_scope"},
+		{"expired within the skew", "/mcp", "Bearer " + with(func(c map[string]any) { c["exp"] = time.Now().Add(-10 * time.Second).Unix() }), 200, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			rec := do(h, tc.target, tc.authz)
+			if rec.Code != tc.status {
+				t.Fatalf("status %d, want %d (%s)", rec.Code, tc.status, rec.Body.String())
+			}
+			if tc.status == 200 {
+				if rec.Body.String() != "alice" {
+					t.Errorf("principal %q, want alice", rec.Body.String())
+				}
+				return
+			}
+			www := rec.Header().Get("WWW-Authenticate")
+			if !strings.HasPrefix(www, `Bearer resource_metadata="https://gw.example.test/.well-known/oauth-protected-resource/mcp"`) ||
+				!strings.Contains(www, `scope="mcp"`) {
+				t.Errorf("WWW-Authenticate: %s", www)
+			}
+			if tc.wantError != "" && !strings.Contains(www, `error="`+tc.wantError+`"`) {
+				t.Errorf("want error=%q in %s", tc.wantError, www)
+			}
+			if tc.wantError == "" && strings.Contains(www, "error=") {
+				t.Errorf("no error= expected without credentials: %s", www)
+			}
+		})
+	}
+}
+
+func tamper(jwt string) string {
+	parts := strings.Split(jwt, ".")
+	claims, _ := base64.RawURLEncoding.DecodeString(parts[1])
+	claims = []byte(strings.Replace(string(claims), "alice", "mallory", 1))
+	parts[1] = base64.RawURLEncoding.EncodeToString(claims)
+	return strings.Join(parts, ".")
+}
+
+func mustJSON(v any) []byte {
+	b, _ := json.Marshal(v)
+	return b
+}
+
+func TestKeyRotation(t *testing.T) {
+	t.Parallel()
+	iss, h, _ := newAuth(t)
+	old := iss.Sign("rsa-1", iss.Claims("alice", audience, "mcp"))
+	unseen := iss.Sign("rsa-1", iss.Claims("eve", audience, "mcp"))
+	if rec := do(h, "/mcp", "Bearer "+old); rec.Code != 200 {
+		t.Fatalf("before rotation: %d", rec.Code)
+	}
+	// The IdP rotates: a new key appears, the old one is withdrawn.
+	iss.AddRSAKey("rsa-2")
+	iss.RemoveKey("rsa-1")
+	fresh := iss.Sign("rsa-2", iss.Claims("bob", audience, "mcp"))
+	if rec := do(h, "/mcp", "Bearer "+fresh); rec.Code != 200 || rec.Body.String() != "bob" {
+		t.Fatalf("token signed with the new key: %d %s", rec.Code, rec.Body.String())
+	}
+	// A token of the withdrawn key that the gateway never saw is refused: the key set was
+	// refetched for the new key id, and the old key is gone from it.
+	if rec := do(h, "/mcp", "Bearer "+unseen); rec.Code != 401 {
+		t.Fatalf("token of a withdrawn key: %d %s", rec.Code, rec.Body.String())
+	}
+	// One verified before the rotation stays valid until it expires (it is cached).
+	if rec := do(h, "/mcp", "Bearer "+old); rec.Code != 200 {
+		t.Fatalf("cached token after rotation: %d", rec.Code)
+	}
+}
+
+func TestNotReadyUntilDiscovery(t *testing.T) {
+	t.Parallel()
+	ln := freeAddr(t)
+	v := NewVerifier(VerifierConfig{Issuer: "http://" + ln, Audience: audience}, quiet)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ready := make(chan struct{})
+	go v.Run(ctx, func() { close(ready) })
+	if _, err := v.Verify(ctx, "x.y.z"); err != ErrNotReady {
+		t.Fatalf("before discovery: %v", err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if v.NotReadyReason() == "" {
+		t.Fatal("no reason given while the IdP is down")
+	}
+	iss := oidctest.NewAt(ln) // the IdP comes up
+	defer iss.Close()
+	select {
+	case <-ready:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("never became ready: %s", v.NotReadyReason())
+	}
+	if p, err := v.Verify(ctx, iss.Sign("ec-1", iss.Claims("carol", audience, "mcp"))); err != nil || p.Subject != "carol" {
+		t.Fatalf("after discovery: %v %+v", err, p)
+	}
+}
+
+func freeAddr(t testing.TB) string {
+	t.Helper()
+	srv := httptest.NewServer(http.NotFoundHandler())
+	addr := srv.Listener.Addr().String()
+	srv.Close()
+	return addr
+}
+
+func TestMetadata(t *testing.T) {
+	t.Parallel()
+	a := NewAuthenticator(nil, AuthenticatorConfig{PublicURL: "https://gw", Resource: audience, Issuer: "https://idp", RequiredScopes: []string{"mcp"}, ScopesSupported: []string{"weather:read", "mcp"}})
+	rec := httptest.NewRecorder()
+	a.ServeMetadata(rec, httptest.NewRequest(http.MethodGet, MetadataPath, nil))
+	var doc struct {
+		Resource             string   `json:"resource"`
+		AuthorizationServers []string `json:"authorization_servers"`
+		ScopesSupported      []string `json:"scopes_supported"`
+		BearerMethods        []string `json:"bearer_methods_supported"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc.Resource != audience || doc.AuthorizationServers[0] != "https://idp" || len(doc.ScopesSupported) != 2 || doc.BearerMethods[0] != "header" {
+		t.Errorf("metadata: %s", rec.Body.String())
+	}
+}
+
+func TestPolicies(t *testing.T) {
+	t.Parallel()
+	pols := Policies{
+		{Scope: "weather:read", Allow: []string{"weather__*", "clock__now"}},
+		{Claims: map[string]string{"groups": "analysts"}, Allow: []string{"sql__*"}},
+	}
+	alice := &Principal{Scopes: []string{"mcp", "weather:read"}}
+	bob := &Principal{Scopes: []string{"mcp"}, Claims: map[string]json.RawMessage{"groups": json.RawMessage(`["staff","analysts"]`)}}
+	carol := &Principal{Scopes: []string{"mcp"}}
+	tests := []struct {
+		who  *Principal
+		tool string
+		want bool
+	}{
+		{alice, "weather__forecast", true}, {alice, "clock__now", true}, {alice, "clock__set", false}, {alice, "sql__query", false},
+		{bob, "sql__query", true}, {bob, "weather__forecast", false},
+		{carol, "anything", true}, // no policy matches: every tool
+		{nil, "anything", true},   // auth off
+	}
+	for _, tc := range tests {
+		if got := pols.Allows(tc.who, tc.tool); got != tc.want {
+			t.Errorf("%+v may use %s: got %v, want %v", tc.who, tc.tool, got, tc.want)
+		}
+	}
+}
+
+func FuzzParseBearer(f *testing.F) {
+	for _, s := range []string{"Bearer abc.def.ghi", "bearer x", "Bearer  a==", "Basic x", "Bearer ", "Bearer a b", "Bearer =="} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, header string) {
+		tok, ok := ParseBearer(header)
+		if !ok {
+			return
+		}
+		if tok == "" || strings.ContainsAny(tok, " \t\r\n,\"") || !strings.Contains(header, tok) {
+			t.Fatalf("ParseBearer(%q) = %q", header, tok)
+		}
+	})
+}
+
+// BenchmarkVerify compares a token's first sight (signature, claims) with the cached path.
+func BenchmarkVerify(b *testing.B) {
+	iss, _, v := newAuth(b)
+	ctx := context.Background()
+	b.Run("first-sight-RS256", func(b *testing.B) {
+		tokens := make([]string, b.N)
+		for i := range tokens {
+			c := iss.Claims("alice", audience, "mcp")
+			c["jti"] = i
+			tokens[i] = iss.Sign("rsa-1", c)
+		}
+		b.ResetTimer()
+		for i := range b.N {
+			if _, err := v.Verify(ctx, tokens[i]); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("cached", func(b *testing.B) {
+		tok := iss.Sign("rsa-1", iss.Claims("alice", audience, "mcp"))
+		if _, err := v.Verify(ctx, tok); err != nil {
+			b.Fatal(err)
+		}
+		b.ResetTimer()
+		for range b.N {
+			if _, err := v.Verify(ctx, tok); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

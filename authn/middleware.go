@@ -1,0 +1,125 @@
+package authn
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+)
+
+// Authenticator is the HTTP layer of authentication: it answers what the MCP authorization spec
+// asks for, and passes authenticated requests on with their principal in the context.
+type Authenticator struct {
+	verifier       *Verifier
+	requiredScopes []string
+	// metadataURL is where clients find the protected resource metadata (RFC 9728).
+	metadataURL string
+	metadata    []byte
+}
+
+// AuthenticatorConfig configures an Authenticator.
+type AuthenticatorConfig struct {
+	// PublicURL is the gateway's base URL as clients see it.
+	PublicURL string
+	// Resource is the resource identifier (the audience of tokens for this gateway).
+	Resource       string
+	Issuer         string
+	RequiredScopes []string
+	// ScopesSupported are advertised in the metadata, in addition to the required ones.
+	ScopesSupported []string
+}
+
+// NewAuthenticator returns an Authenticator verifying tokens with v.
+func NewAuthenticator(v *Verifier, cfg AuthenticatorConfig) *Authenticator {
+	scopes := append([]string{}, cfg.RequiredScopes...)
+	for _, s := range cfg.ScopesSupported {
+		if !slices.Contains(scopes, s) {
+			scopes = append(scopes, s)
+		}
+	}
+	meta, _ := json.Marshal(map[string]any{
+		"resource":                 cfg.Resource,
+		"authorization_servers":    []string{cfg.Issuer},
+		"scopes_supported":         scopes,
+		"bearer_methods_supported": []string{"header"},
+		"resource_name":            "Switchboard MCP gateway",
+	})
+	return &Authenticator{
+		verifier:       v,
+		requiredScopes: cfg.RequiredScopes,
+		metadataURL:    strings.TrimSuffix(cfg.PublicURL, "/") + MetadataPath + "/mcp",
+		metadata:       meta,
+	}
+}
+
+// MetadataPath is the RFC 9728 well-known path; the path-specific form appends "/mcp".
+const MetadataPath = "/.well-known/oauth-protected-resource"
+
+// ServeMetadata serves the protected resource metadata document.
+func (a *Authenticator) ServeMetadata(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "public, max-age=3600")
+	_, _ = w.Write(a.metadata)
+}
+
+// Wrap returns next behind authentication.
+func (a *Authenticator) Wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Has("access_token") {
+			// RFC 6750 allows it; the MCP authorization spec forbids it: URLs end up in logs.
+			a.challenge(w, http.StatusUnauthorized, "invalid_request", "send the token in the Authorization header, not the URL")
+			return
+		}
+		token, ok := ParseBearer(r.Header.Get("Authorization"))
+		if !ok {
+			if r.Header.Get("Authorization") == "" {
+				a.challenge(w, http.StatusUnauthorized, "", "")
+			} else {
+				a.challenge(w, http.StatusUnauthorized, "invalid_token", "the Authorization header is not a Bearer token")
+			}
+			return
+		}
+		p, err := a.verifier.Verify(r.Context(), token)
+		switch {
+		case errors.Is(err, ErrNotReady):
+			w.Header().Set("Retry-After", "5")
+			http.Error(w, "authentication is not available yet: "+a.verifier.NotReadyReason(), http.StatusServiceUnavailable)
+			return
+		case err != nil:
+			a.challenge(w, http.StatusUnauthorized, "invalid_token", "the token is invalid, expired, or not for this resource")
+			return
+		}
+		for _, s := range a.requiredScopes {
+			if !p.HasScope(s) {
+				a.challenge(w, http.StatusForbidden, "insufficient_scope", "the token lacks a required scope")
+				return
+			}
+		}
+		next.ServeHTTP(w, r.WithContext(WithPrincipal(r.Context(), p)))
+	})
+}
+
+// challenge answers with a WWW-Authenticate header per RFC 6750 and the MCP authorization spec.
+func (a *Authenticator) challenge(w http.ResponseWriter, status int, code, description string) {
+	v := fmt.Sprintf(`Bearer resource_metadata=%q`, a.metadataURL)
+	if len(a.requiredScopes) > 0 {
+		v += fmt.Sprintf(`, scope=%q`, strings.Join(a.requiredScopes, " "))
+	}
+	if code != "" {
+		v += fmt.Sprintf(`, error=%q, error_description=%q`, code, description)
+	}
+	w.Header().Set("WWW-Authenticate", v)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	body, _ := json.Marshal(map[string]string{"error": orDefault(code, "unauthorized"), "error_description": orDefault(description, "a bearer token is required")})
+	_, _ = w.Write(body)
+}
+
+func orDefault(s, fallback string) string {
+	if s == "" {
+		return fallback
+	}
+	return s
+}
