@@ -3,32 +3,61 @@ package admin
 
 import (
 	"encoding/json"
+	"maps"
 	"net/http"
-	"sync/atomic"
+	"slices"
+	"strings"
+	"sync"
 )
 
-// Readiness is the gateway's readiness: not ready until every configured source has synced
-// once, and not ready again once draining starts. Safe for concurrent use.
+// Readiness is the gateway's readiness: a set of named conditions that each must hold (every
+// source synced once, the identity provider discovered, ...), and not draining. Safe for
+// concurrent use.
 type Readiness struct {
-	synced   atomic.Bool
-	draining atomic.Bool
+	mu       sync.Mutex
+	waiting  map[string]string // condition -> why it does not hold yet
+	draining bool
 }
 
-// Synced records that every source was tried once.
-func (r *Readiness) Synced() { r.synced.Store(true) }
+// Wait records that condition does not hold yet, and why.
+func (r *Readiness) Wait(condition, why string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.waiting == nil {
+		r.waiting = map[string]string{}
+	}
+	r.waiting[condition] = why
+}
+
+// Done records that condition holds.
+func (r *Readiness) Done(condition string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.waiting, condition)
+}
 
 // Drain records that the gateway is shutting down; /readyz answers 503 from now on.
-func (r *Readiness) Drain() { r.draining.Store(true) }
+func (r *Readiness) Drain() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.draining = true
+}
 
 // Ready reports readiness and, when not ready, why.
 func (r *Readiness) Ready() (bool, string) {
-	switch {
-	case r.draining.Load():
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.draining {
 		return false, "draining"
-	case !r.synced.Load():
-		return false, "upstreams not tried yet"
 	}
-	return true, ""
+	if len(r.waiting) == 0 {
+		return true, ""
+	}
+	var reasons []string
+	for _, c := range slices.Sorted(maps.Keys(r.waiting)) {
+		reasons = append(reasons, c+": "+r.waiting[c])
+	}
+	return false, strings.Join(reasons, "; ")
 }
 
 // Register adds /healthz and /readyz to mux. details, if not nil, adds what it returns to the

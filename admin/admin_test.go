@@ -10,6 +10,8 @@ import (
 func TestReadyz(t *testing.T) {
 	t.Parallel()
 	ready := &Readiness{}
+	ready.Wait("upstreams", "not tried yet")
+	ready.Wait("oidc", "discovery failing")
 	mux := http.NewServeMux()
 	Register(mux, ready, func() map[string]any { return map[string]any{"consul": "ok"} })
 	get := func(path string) (int, string) {
@@ -20,10 +22,14 @@ func TestReadyz(t *testing.T) {
 	if code, _ := get("/healthz"); code != http.StatusOK {
 		t.Errorf("healthz: %d", code)
 	}
-	if code, body := get("/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "not tried yet") {
+	if code, body := get("/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "oidc: discovery failing; upstreams: not tried yet") {
 		t.Errorf("readyz before sync: %d %s", code, body)
 	}
-	ready.Synced()
+	ready.Done("upstreams")
+	if code, _ := get("/readyz"); code != http.StatusServiceUnavailable {
+		t.Errorf("readyz with one condition left: %d", code)
+	}
+	ready.Done("oidc")
 	if code, body := get("/readyz"); code != http.StatusOK || !strings.Contains(body, `"consul":"ok"`) {
 		t.Errorf("readyz after sync: %d %s", code, body)
 	}

@@ -69,6 +69,22 @@ type Upstream struct {
 	Env map[string]string `yaml:"env"`
 	// Dir is Command's working directory. Default: the gateway's.
 	Dir string `yaml:"dir"`
+	// OAuth2 gets the gateway's own token for this upstream with the client-credentials grant
+	// (cached and refreshed before it expires). Only for url upstreams.
+	OAuth2 *OAuth2 `yaml:"oauth2"`
+}
+
+// OAuth2 configures the client-credentials grant (RFC 6749 section 4.4).
+type OAuth2 struct {
+	// TokenURL is the authorization server's token endpoint.
+	TokenURL string `yaml:"token_url"`
+	// ClientID and ClientSecret identify the gateway. ClientSecret is a secret.
+	ClientID     string `yaml:"client_id"`
+	ClientSecret string `yaml:"client_secret"`
+	// Scopes to request.
+	Scopes []string `yaml:"scopes"`
+	// Audience, when set, is sent as the "audience" and "resource" parameters (RFC 8707).
+	Audience string `yaml:"audience"`
 }
 
 // Defaults are gateway-wide settings for upstream calls.
@@ -122,6 +138,8 @@ type Auth struct {
 	Audience string `yaml:"audience"`
 	// RequiredScopes must all be granted to use the gateway.
 	RequiredScopes []string `yaml:"required_scopes"`
+	// ClockSkew is tolerated on token expiry. Default 30s.
+	ClockSkew Duration `yaml:"clock_skew"`
 	// Policies decide which tools a principal may use; the first match wins.
 	Policies []Policy `yaml:"policies"`
 }
@@ -235,6 +253,9 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Auth.Mode == "" {
 		c.Auth.Mode = AuthNone
+	}
+	if c.Auth.ClockSkew == 0 {
+		c.Auth.ClockSkew = Duration(30 * time.Second)
 	}
 	if c.Breaker.Failures == 0 {
 		c.Breaker.Failures = 5

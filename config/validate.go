@@ -88,6 +88,17 @@ func (c *Config) validate() Errors {
 			if u.Dir != "" {
 				fail(p+".dir", "only for a command upstream")
 			}
+			if o := u.OAuth2; o != nil {
+				if err := checkHTTPURL(o.TokenURL); err != nil {
+					fail(p+".oauth2.token_url", "%v", err)
+				}
+				if o.ClientID == "" {
+					fail(p+".oauth2.client_id", "required")
+				}
+				if _, set := u.Headers["Authorization"]; set {
+					fail(p+".oauth2", "conflicts with headers.Authorization: choose one credential")
+				}
+			}
 		default:
 			if u.Command[0] == "" {
 				fail(p+".command[0]", "the program must not be empty")
@@ -97,6 +108,9 @@ func (c *Config) validate() Errors {
 			}
 			if len(u.Headers) > 0 {
 				fail(p+".headers", "only for a url upstream")
+			}
+			if u.OAuth2 != nil {
+				fail(p+".oauth2", "only for a url upstream")
 			}
 		}
 	}
@@ -127,6 +141,9 @@ func (c *Config) validate() Errors {
 		}
 	default:
 		fail("auth.mode", "want %q or %q, got %q", AuthNone, AuthOIDC, c.Auth.Mode)
+	}
+	if len(c.Auth.Policies) > 0 && c.Auth.Mode != AuthOIDC {
+		fail("auth.policies", "need auth.mode \"oidc\": without tokens there is no principal to match")
 	}
 	for i, pol := range c.Auth.Policies {
 		p := fmt.Sprintf("auth.policies[%d]", i)

@@ -229,24 +229,11 @@ type gateway struct {
 // and waits until it is ready.
 func startGateway(t testing.TB, yamlBody string) *gateway {
 	t.Helper()
-	listen := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	adminListen := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	cfg := fmt.Sprintf("listen: %s\nadmin_listen: %s\n%s", listen, adminListen, yamlBody)
-	path := filepath.Join(t.TempDir(), "switchboard.yaml")
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	p := start(t, nil, bin.switchboard, "serve", "--config", path)
-	t.Cleanup(func() {
-		if strings.Contains(p.out.String(), "WARNING: DATA RACE") {
-			t.Errorf("the gateway has a data race:\n%s", p.out.String())
-		}
-	})
-	g := &gateway{URL: "http://" + listen + "/mcp", Admin: "http://" + adminListen, proc: p}
+	g := launchGateway(t, yamlBody)
 	eventually(t, 60*time.Second, "gateway readiness", func() error {
 		select {
-		case <-p.done:
-			t.Fatalf("gateway exited:\n%s", p.out.String())
+		case <-g.proc.done:
+			t.Fatalf("gateway exited:\n%s", g.proc.out.String())
 		default:
 		}
 		resp, err := http.Get(g.Admin + "/readyz")
@@ -262,11 +249,41 @@ func startGateway(t testing.TB, yamlBody string) *gateway {
 	return g
 }
 
+// launchGateway runs switchboard without waiting for readiness.
+func launchGateway(t testing.TB, yamlBody string) *gateway {
+	t.Helper()
+	listen := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	adminListen := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	cfg := fmt.Sprintf("listen: %s\nadmin_listen: %s\n%s", listen, adminListen, yamlBody)
+	path := filepath.Join(t.TempDir(), "switchboard.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := start(t, nil, bin.switchboard, "serve", "--config", path)
+	t.Cleanup(func() {
+		if strings.Contains(p.out.String(), "WARNING: DATA RACE") {
+			t.Errorf("the gateway has a data race:\n%s", p.out.String())
+		}
+	})
+	return &gateway{URL: "http://" + listen + "/mcp", Admin: "http://" + adminListen, proc: p}
+}
+
 // connect opens an MCP session over Streamable HTTP. legacy pins protocol 2025-11-25 (with the
 // standing GET stream for notifications); otherwise mcp-go negotiates the newest era it can.
 func connect(t testing.TB, url string, legacy bool, onNotify func(mcp.JSONRPCNotification)) *client.Client {
 	t.Helper()
-	var opts []transport.StreamableHTTPCOption
+	return dialMCP(t, url, legacy, nil, onNotify)
+}
+
+// connectAs opens a 2025-11-25 session that presents token.
+func connectAs(t testing.TB, url, token string) *client.Client {
+	t.Helper()
+	return dialMCP(t, url, true, map[string]string{"Authorization": "Bearer " + token}, nil)
+}
+
+func dialMCP(t testing.TB, url string, legacy bool, headers map[string]string, onNotify func(mcp.JSONRPCNotification)) *client.Client {
+	t.Helper()
+	opts := []transport.StreamableHTTPCOption{transport.WithHTTPHeaders(headers)}
 	var copts []client.ClientOption
 	if legacy {
 		//lint:ignore SA1019 the 2025-11-25 era is the one under test here

@@ -6,6 +6,7 @@ package registry
 import (
 	"log/slog"
 	"maps"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -60,6 +61,8 @@ type Instance struct {
 	URL string
 	// Headers sent with every HTTP request: the gateway's own credentials, never a client's.
 	Headers map[string]string
+	// OAuth2, when set, gets the gateway's own token for the instance (client credentials).
+	OAuth2 *config.OAuth2
 	// Command, Env and Dir start a Stdio instance.
 	Command []string
 	Env     map[string]string
@@ -70,7 +73,8 @@ type Instance struct {
 // new snapshot keeps its session.
 func (a Instance) Equal(b Instance) bool {
 	return a.ID == b.ID && a.Transport == b.Transport && a.URL == b.URL && a.Dir == b.Dir &&
-		maps.Equal(a.Headers, b.Headers) && slices.Equal(a.Command, b.Command) && maps.Equal(a.Env, b.Env)
+		maps.Equal(a.Headers, b.Headers) && slices.Equal(a.Command, b.Command) && maps.Equal(a.Env, b.Env) &&
+		reflect.DeepEqual(a.OAuth2, b.OAuth2)
 }
 
 // Snapshot is the complete set of upstreams known to a source, sorted by name.

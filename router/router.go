@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/switchboard-mcp/switchboard/registry"
@@ -32,6 +33,9 @@ type Options struct {
 	PageSize int
 	// Version is reported to clients in initialize.
 	Version string
+	// Allows reports whether the caller (in ctx) may see and call the tool exposed as name.
+	// Nil: everyone may use every tool. A tool outside a caller's view is unknown to it.
+	Allows func(ctx context.Context, name string) bool
 }
 
 // Router serves the aggregated catalog over MCP and routes calls to upstreams.
@@ -48,11 +52,25 @@ type Router struct {
 // New returns a Router with an empty catalog; Run fills it.
 func New(ups Upstreams, opts Options, log *slog.Logger) *Router {
 	r := &Router{upstreams: ups, naming: opts.Naming, log: log}
-	r.mcp = server.NewMCPServer("switchboard", opts.Version,
+	serverOpts := []server.ServerOption{
 		server.WithToolCapabilities(true),
 		server.WithPaginationLimit(opts.PageSize),
 		server.WithRecovery(),
-	)
+	}
+	if opts.Allows != nil {
+		// mcp-go applies the filter to tools/list and, with the requested tool alone, to
+		// tools/call, which then answers "not found" (worded "unknown tool" by wire.go).
+		serverOpts = append(serverOpts, server.WithToolFilter(func(ctx context.Context, tools []mcp.Tool) []mcp.Tool {
+			visible := tools[:0:0]
+			for _, t := range tools {
+				if opts.Allows(ctx, t.Name) {
+					visible = append(visible, t)
+				}
+			}
+			return visible
+		}))
+	}
+	r.mcp = server.NewMCPServer("switchboard", opts.Version, serverOpts...)
 	r.http = server.NewStreamableHTTPServer(r.mcp,
 		// Sessions must exist: a made-up session id gets 404, as the 2025-11-25 spec asks.
 		server.WithStateful(true),

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"sync"
@@ -16,6 +17,10 @@ import (
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
+
+	"github.com/switchboard-mcp/switchboard/config"
 
 	"github.com/switchboard-mcp/switchboard/registry"
 )
@@ -55,6 +60,17 @@ func newHTTPClient() *http.Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = 64
 	return &http.Client{Transport: tr}
+}
+
+// clientCredentials returns an HTTP client that sends the gateway's own token, obtained with the
+// client-credentials grant over base and refreshed before it expires.
+func clientCredentials(o *config.OAuth2, base *http.Client) *http.Client {
+	cc := clientcredentials.Config{ClientID: o.ClientID, ClientSecret: o.ClientSecret, TokenURL: o.TokenURL, Scopes: o.Scopes}
+	if o.Audience != "" {
+		cc.EndpointParams = url.Values{"audience": {o.Audience}, "resource": {o.Audience}}
+	}
+	ctx := context.WithValue(context.Background(), oauth2.HTTPClient, &http.Client{Transport: base.Transport, Timeout: 10 * time.Second})
+	return &http.Client{Transport: &oauth2.Transport{Source: cc.TokenSource(ctx), Base: base.Transport}}
 }
 
 // dial connects to inst and completes the MCP handshake within connectTimeout. life bounds the

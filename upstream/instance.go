@@ -63,6 +63,10 @@ type instanceState struct {
 
 func newInstance(desc registry.Upstream, spec registry.Instance, hc *http.Client, connectTimeout time.Duration, log *slog.Logger, changed func()) *Instance {
 	log = log.With("upstream", string(desc.Name), "instance", string(spec.ID))
+	if spec.OAuth2 != nil {
+		// One token source per instance, so its token is reused across reconnects.
+		hc = clientCredentials(spec.OAuth2, hc)
+	}
 	in := &Instance{
 		spec: spec, name: desc.Name, timeout: desc.Timeout, connectTimeout: connectTimeout,
 		dialer: &dialer{http: hc, log: log}, log: log, changed: changed,

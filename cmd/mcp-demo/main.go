@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -24,6 +25,7 @@ func main() {
 		sse        = flag.Bool("sse", false, "with --listen: serve the legacy SSE transport at /sse")
 		name       = flag.String("name", "mcp-demo", "server name reported in initialize")
 		enableExit = flag.Bool("enable-exit", false, "offer the exit tool, which kills this process (for crash tests)")
+		bearer     = flag.String("require-bearer", "", "with --listen: answer 401 unless requests carry a Bearer token starting with this prefix")
 	)
 	flag.Parse()
 	s := newServer(*name, *enableExit)
@@ -41,6 +43,9 @@ func main() {
 		handler = server.NewSSEServer(s)
 		path = "/sse"
 	}
+	if *bearer != "" {
+		handler = requireBearer(*bearer, handler)
+	}
 	srv := &http.Server{Addr: *listen, Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -54,4 +59,17 @@ func main() {
 	if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		log.Fatal(err)
 	}
+}
+
+// requireBearer refuses requests without an Authorization header "Bearer PREFIX...", so tests can
+// check which credential a gateway sends upstream.
+func requireBearer(prefix string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasPrefix(r.Header.Get("Authorization"), "Bearer "+prefix) {
+			w.Header().Set("WWW-Authenticate", "Bearer")
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }

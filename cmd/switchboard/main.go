@@ -85,9 +85,6 @@ func supported(cfg *config.Config) error {
 	notYet := func(path string) {
 		errs = append(errs, config.FieldError{Path: path, Msg: "not supported by this version of switchboard yet"})
 	}
-	if cfg.Auth.Mode != config.AuthNone || len(cfg.Auth.Policies) > 0 {
-		notYet("auth")
-	}
 	if cfg.Limits.Default != nil || len(cfg.Limits.Tools) > 0 {
 		notYet("limits")
 	}

@@ -12,20 +12,22 @@ import (
 	"time"
 
 	"github.com/switchboard-mcp/switchboard/admin"
+	"github.com/switchboard-mcp/switchboard/authn"
 	"github.com/switchboard-mcp/switchboard/config"
 	"github.com/switchboard-mcp/switchboard/registry"
 	"github.com/switchboard-mcp/switchboard/router"
 	"github.com/switchboard-mcp/switchboard/upstream"
 )
 
-const (
-	shutdownTimeout = 10 * time.Second
-)
+const shutdownTimeout = 10 * time.Second
 
 // serve wires the gateway and runs it until ctx ends, then drains.
 func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) error {
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	upstream.Version = version
+	if cfg.Auth.Mode == config.AuthNone && cfg.Auth.AllowUnauthenticated {
+		log.Warn("authentication is off (auth.mode: none, allow_unauthenticated: true): anyone who reaches " + cfg.Listen + " may call every tool")
+	}
 
 	// Listen first: a port in use is reported before anything starts.
 	mcpLn, err := net.Listen("tcp", cfg.Listen)
@@ -40,21 +42,31 @@ func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) er
 		}
 	}
 
+	runCtx, stopRun := context.WithCancel(context.Background())
+	defer stopRun()
+	ready := &admin.Readiness{}
+
 	manager := upstream.NewManager(log, cfg.Defaults.ConnectTimeout.D())
 	defer manager.Close()
 	static := registry.Static(cfg)
 	manager.Apply(registry.Merge(static, nil, cfg.Defaults.Timeout.D(), log))
 
+	var auth *authn.Authenticator
+	var allows func(context.Context, string) bool
+	if cfg.Auth.Mode == config.AuthOIDC {
+		auth, allows = startAuth(runCtx, cfg, ready, log)
+	}
+
 	rt := router.New(manager, router.Options{
 		Naming:   router.Naming{Separator: cfg.Naming.Separator, MaxLength: cfg.Naming.MaxLength},
 		PageSize: cfg.PageSize,
 		Version:  version,
+		Allows:   allows,
 	}, log)
-	runCtx, stopRun := context.WithCancel(context.Background())
-	defer stopRun()
 	go rt.Run(runCtx, manager.Changes())
 
 	// Ready once every source has synced once and every upstream it named was tried once.
+	ready.Wait("upstreams", "not tried yet")
 	sourcesSynced := make(chan struct{})
 	details := func() map[string]any { return nil }
 	if cfg.Consul != nil {
@@ -71,7 +83,6 @@ func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) er
 	} else {
 		close(sourcesSynced)
 	}
-	ready := &admin.Readiness{}
 	go func() {
 		select {
 		case <-sourcesSynced:
@@ -80,13 +91,19 @@ func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) er
 		}
 		if manager.WaitTried(runCtx) {
 			rt.Rebuild()
-			ready.Synced()
-			log.Info("ready", "tools", rt.Catalog().Len())
+			ready.Done("upstreams")
+			log.Info("upstreams tried", "tools", rt.Catalog().Len())
 		}
 	}()
 
 	mcpMux := http.NewServeMux()
-	mcpMux.Handle("/mcp", rt.Handler())
+	var mcpHandler http.Handler = rt.Handler()
+	if auth != nil {
+		mcpHandler = auth.Wrap(mcpHandler)
+		mcpMux.HandleFunc("GET "+authn.MetadataPath, auth.ServeMetadata)
+		mcpMux.HandleFunc("GET "+authn.MetadataPath+"/mcp", auth.ServeMetadata)
+	}
+	mcpMux.Handle("/mcp", mcpHandler)
 	adminMux := mcpMux
 	if adminLn != mcpLn {
 		adminMux = http.NewServeMux()
@@ -122,4 +139,47 @@ func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) er
 		_ = srv.Shutdown(shutdown)
 	}
 	return err
+}
+
+// startAuth starts OIDC discovery (not ready until it succeeds) and returns the HTTP
+// authenticator and the policy check for the router.
+func startAuth(ctx context.Context, cfg *config.Config, ready *admin.Readiness, log *slog.Logger) (*authn.Authenticator, func(context.Context, string) bool) {
+	v := authn.NewVerifier(authn.VerifierConfig{
+		Issuer: cfg.Auth.Issuer, Audience: cfg.Auth.Audience, Skew: cfg.Auth.ClockSkew.D(),
+	}, log)
+	ready.Wait("oidc", "discovery not attempted yet")
+	go func() {
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		done := make(chan struct{})
+		go v.Run(ctx, func() { close(done) })
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-done:
+				ready.Done("oidc")
+				return
+			case <-tick.C:
+				ready.Wait("oidc", v.NotReadyReason())
+			}
+		}
+	}()
+
+	var policies authn.Policies
+	var scopes []string
+	for _, p := range cfg.Auth.Policies {
+		policies = append(policies, authn.Policy{Scope: p.When.Scope, Claims: p.When.Claim, Allow: p.Allow})
+		if p.When.Scope != "" {
+			scopes = append(scopes, p.When.Scope)
+		}
+	}
+	auth := authn.NewAuthenticator(v, authn.AuthenticatorConfig{
+		PublicURL: cfg.PublicURL, Resource: cfg.Auth.Audience, Issuer: cfg.Auth.Issuer,
+		RequiredScopes: cfg.Auth.RequiredScopes, ScopesSupported: scopes,
+	})
+	allows := func(ctx context.Context, name string) bool {
+		return policies.Allows(authn.PrincipalFrom(ctx), name)
+	}
+	return auth, allows
 }

@@ -1,5 +1,5 @@
 // A real MCP client for the end-to-end tests: the official TypeScript SDK over Streamable HTTP.
-// usage: node client.mjs URL '[{"name":"tool","arguments":{}}]' UNKNOWN_TOOL
+// usage: [TOKEN=bearer-token] node client.mjs URL '[{"name":"tool","arguments":{}}]' UNKNOWN_TOOL
 // Prints one JSON object: the tools listed (every page), each call's result, and the error that
 // calling UNKNOWN_TOOL produced.
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
@@ -7,7 +7,8 @@ import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/
 
 const [url, callsJSON = "[]", unknown = "no-such-tool"] = process.argv.slice(2);
 const client = new Client({ name: "switchboard-e2e", version: "1.0.0" }, { capabilities: {} });
-const transport = new StreamableHTTPClientTransport(new URL(url));
+const requestInit = process.env.TOKEN ? { headers: { Authorization: `Bearer ${process.env.TOKEN}` } } : undefined;
+const transport = new StreamableHTTPClientTransport(new URL(url), { requestInit });
 await client.connect(transport);
 
 const report = { server: client.getServerVersion(), tools: [], pages: 0, calls: [], unknown: null };

@@ -29,7 +29,6 @@ type Issuer struct {
 
 	mu   sync.Mutex
 	keys map[string]key // kid -> signing key; all of them are published in the JWKS
-	next int
 
 	// ClientID and ClientSecret are what the token endpoint accepts (client_credentials).
 	ClientID, ClientSecret string
@@ -54,7 +53,7 @@ func NewAt(addr string) *Issuer {
 	if err != nil {
 		panic(err)
 	}
-	iss := &Issuer{keys: map[string]key{}, ClientID: "gateway", ClientSecret: "gateway-secret", TokenTTL: time.Hour}
+	iss := &Issuer{URL: "http://" + ln.Addr().String(), keys: map[string]key{}, ClientID: "gateway", ClientSecret: "gateway-secret", TokenTTL: time.Hour}
 	iss.AddRSAKey("rsa-1")
 	ec, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -69,8 +68,7 @@ func NewAt(addr string) *Issuer {
 	iss.server = httptest.NewUnstartedServer(mux)
 	iss.server.Listener.Close()
 	iss.server.Listener = ln
-	iss.server.Start()
-	iss.URL = iss.server.URL
+	iss.server.Start() // URL was set before: clients may be waiting on this address already
 	return iss
 }
 
