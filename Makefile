@@ -50,6 +50,7 @@ FUZZTIME ?= 20s
 fuzz:
 	$(GO) test ./router -run '^$$' -fuzz '^FuzzExposedNames$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./router -run '^$$' -fuzz '^FuzzRewriteMessage$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./authn -run '^$$' -fuzz '^FuzzParseBearer$$' -fuzztime $(FUZZTIME)
 
 # Watch discovery work: a Consul dev agent, the gateway discovering from it, and two mcp-demo
 # instances registered as one service "demo". Ctrl-C stops everything.
@@ -71,6 +72,7 @@ demo-consul: build consul
 
 # Benchmarks; figures and how to read them are in docs/BENCHMARKS.md.
 bench: e2e/node/node_modules/.installed consul
+	$(GO) test ./authn -run '^$$' -bench . -benchtime 2s -count 3
 	$(GO) test ./e2e -run '^$$' -bench . -benchtime 3s -count 3
 
 clean:

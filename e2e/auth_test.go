@@ -121,6 +121,24 @@ func TestAuthRejectsBadTokensOverHTTP(t *testing.T) {
 		})
 	}
 
+	// The official TypeScript client is refused the same way.
+	for token, status := range map[string]int{
+		"": 401, "garbage": 401, iss.Sign("rsa-1", expired): 401,
+		iss.Sign("ec-1", iss.Claims("alice", resource, "weather:read")): 403,
+	} {
+		cmd := exec.Command(bin.node, bin.tsClient, g.URL, "[]", "x")
+		cmd.Env = append(os.Environ(), "TOKEN="+token)
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("TypeScript client: %v %s", err, exitStderr(err))
+		}
+		var report struct{ ConnectError *struct{ Code int } }
+		_ = json.Unmarshal(out, &report)
+		if report.ConnectError == nil || report.ConnectError.Code != status {
+			t.Errorf("TypeScript client with token %.20q: want a %d refusal, got %s", token, status, out)
+		}
+	}
+
 	// RFC 9728 metadata, at both well-known paths.
 	for _, path := range []string{"/.well-known/oauth-protected-resource", "/.well-known/oauth-protected-resource/mcp"} {
 		resp, err := http.Get(base + path)

@@ -9,7 +9,13 @@ const [url, callsJSON = "[]", unknown = "no-such-tool"] = process.argv.slice(2);
 const client = new Client({ name: "switchboard-e2e", version: "1.0.0" }, { capabilities: {} });
 const requestInit = process.env.TOKEN ? { headers: { Authorization: `Bearer ${process.env.TOKEN}` } } : undefined;
 const transport = new StreamableHTTPClientTransport(new URL(url), { requestInit });
-await client.connect(transport);
+try {
+  await client.connect(transport);
+} catch (e) {
+  // Refused before a session exists (401, 403, ...): report it for the test to check.
+  process.stdout.write(JSON.stringify({ connectError: { code: e.code ?? null, message: String(e.message ?? e) } }));
+  process.exit(0);
+}
 
 const report = { server: client.getServerVersion(), tools: [], pages: 0, calls: [], unknown: null };
 let cursor;
