@@ -26,22 +26,30 @@ func (pol Policy) matches(p *Principal) bool {
 	return true
 }
 
-// Allows reports whether principal p may see and call the tool exposed as name. A nil p (auth
-// off) may use everything.
-func (ps Policies) Allows(p *Principal, name string) bool {
+// View returns what principal p may see and call: nil when every tool (p is nil because auth
+// is off, or no policy matches p), else a predicate on exposed names. Matching the principal
+// happens once here, not once per tool.
+func (ps Policies) View(p *Principal) func(name string) bool {
 	if p == nil {
-		return true
+		return nil
 	}
 	for _, pol := range ps {
-		if !pol.matches(p) {
-			continue
-		}
-		for _, glob := range pol.Allow {
-			if ok, _ := path.Match(glob, name); ok { // globs were validated with the config
-				return true
+		if pol.matches(p) {
+			return func(name string) bool {
+				for _, glob := range pol.Allow {
+					if ok, _ := path.Match(glob, name); ok { // globs were validated with the config
+						return true
+					}
+				}
+				return false
 			}
 		}
-		return false
 	}
-	return true
+	return nil
+}
+
+// Allows reports whether principal p may see and call the tool exposed as name.
+func (ps Policies) Allows(p *Principal, name string) bool {
+	view := ps.View(p)
+	return view == nil || view(name)
 }

@@ -33,9 +33,10 @@ type Options struct {
 	PageSize int
 	// Version is reported to clients in initialize.
 	Version string
-	// Allows reports whether the caller (in ctx) may see and call the tool exposed as name.
-	// Nil: everyone may use every tool. A tool outside a caller's view is unknown to it.
-	Allows func(ctx context.Context, name string) bool
+	// View returns what the caller (in ctx) may see and call: a predicate on exposed names, or
+	// nil for every tool. Nil View: everyone may use every tool. A tool outside a caller's view
+	// is unknown to it.
+	View func(ctx context.Context) func(name string) bool
 }
 
 // Router serves the aggregated catalog over MCP and routes calls to upstreams.
@@ -57,13 +58,17 @@ func New(ups Upstreams, opts Options, log *slog.Logger) *Router {
 		server.WithPaginationLimit(opts.PageSize),
 		server.WithRecovery(),
 	}
-	if opts.Allows != nil {
+	if opts.View != nil {
 		// mcp-go applies the filter to tools/list and, with the requested tool alone, to
 		// tools/call, which then answers "not found" (worded "unknown tool" by wire.go).
 		serverOpts = append(serverOpts, server.WithToolFilter(func(ctx context.Context, tools []mcp.Tool) []mcp.Tool {
+			allowed := opts.View(ctx)
+			if allowed == nil {
+				return tools
+			}
 			visible := tools[:0:0]
 			for _, t := range tools {
-				if opts.Allows(ctx, t.Name) {
+				if allowed(t.Name) {
 					visible = append(visible, t)
 				}
 			}

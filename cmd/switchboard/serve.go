@@ -52,16 +52,16 @@ func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) er
 	manager.Apply(registry.Merge(static, nil, cfg.Defaults.Timeout.D(), log))
 
 	var auth *authn.Authenticator
-	var allows func(context.Context, string) bool
+	var view func(context.Context) func(string) bool
 	if cfg.Auth.Mode == config.AuthOIDC {
-		auth, allows = startAuth(runCtx, cfg, ready, log)
+		auth, view = startAuth(runCtx, cfg, ready, log)
 	}
 
 	rt := router.New(manager, router.Options{
 		Naming:   router.Naming{Separator: cfg.Naming.Separator, MaxLength: cfg.Naming.MaxLength},
 		PageSize: cfg.PageSize,
 		Version:  version,
-		Allows:   allows,
+		View:     view,
 	}, log)
 	go rt.Run(runCtx, manager.Changes())
 
@@ -142,8 +142,8 @@ func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) er
 }
 
 // startAuth starts OIDC discovery (not ready until it succeeds) and returns the HTTP
-// authenticator and the policy check for the router.
-func startAuth(ctx context.Context, cfg *config.Config, ready *admin.Readiness, log *slog.Logger) (*authn.Authenticator, func(context.Context, string) bool) {
+// authenticator and each caller's tool view for the router.
+func startAuth(ctx context.Context, cfg *config.Config, ready *admin.Readiness, log *slog.Logger) (*authn.Authenticator, func(context.Context) func(string) bool) {
 	v := authn.NewVerifier(authn.VerifierConfig{
 		Issuer: cfg.Auth.Issuer, Audience: cfg.Auth.Audience, Skew: cfg.Auth.ClockSkew.D(),
 	}, log)
@@ -178,8 +178,8 @@ func startAuth(ctx context.Context, cfg *config.Config, ready *admin.Readiness, 
 		PublicURL: cfg.PublicURL, Resource: cfg.Auth.Audience, Issuer: cfg.Auth.Issuer,
 		RequiredScopes: cfg.Auth.RequiredScopes, ScopesSupported: scopes,
 	})
-	allows := func(ctx context.Context, name string) bool {
-		return policies.Allows(authn.PrincipalFrom(ctx), name)
+	view := func(ctx context.Context) func(string) bool {
+		return policies.View(authn.PrincipalFrom(ctx))
 	}
-	return auth, allows
+	return auth, view
 }
