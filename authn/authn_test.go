@@ -93,6 +93,9 @@ func TestTokens(t *testing.T) {
 		{"token in the query", "/mcp?access_token=" + iss.Sign("rsa-1", good()), "", 401, "invalid_request"},
 		{"missing scope", "/mcp", "Bearer " + with(func(c map[string]any) { c["scope"] = "weather:read" }), 403, "insufficient_scope"},
 		{"expired within the skew", "/mcp", "Bearer " + with(func(c map[string]any) { c["exp"] = time.Now().Add(-10 * time.Second).Unix() }), 200, ""},
+		{"not yet valid within the skew", "/mcp", "Bearer " + with(func(c map[string]any) { c["nbf"] = time.Now().Add(10 * time.Second).Unix() }), 200, ""},
+		{"not yet valid past the skew", "/mcp", "Bearer " + with(func(c map[string]any) { c["nbf"] = time.Now().Add(2 * time.Minute).Unix() }), 401, "invalid_token"},
+		{"no expiry", "/mcp", "Bearer " + with(func(c map[string]any) { delete(c, "exp") }), 401, "invalid_token"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -23,7 +23,9 @@ type Authenticator struct {
 type AuthenticatorConfig struct {
 	// PublicURL is the gateway's base URL as clients see it.
 	PublicURL string
-	// Resource is the resource identifier (the audience of tokens for this gateway).
+	// Resource is the resource identifier in the metadata: the gateway's public URL, which
+	// clients check against the URL they connect to. Tokens are checked for the audience the
+	// Verifier was given, which an IdP may spell differently (Entra ID: an application ID).
 	Resource       string
 	Issuer         string
 	RequiredScopes []string

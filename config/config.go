@@ -11,8 +11,8 @@ import "time"
 type Config struct {
 	// Listen is the address of the MCP endpoint (/mcp). Default 127.0.0.1:8080.
 	Listen string `yaml:"listen"`
-	// PublicURL is how clients reach the gateway; it is the OAuth resource identifier.
-	// Default: http:// + Listen.
+	// PublicURL is how clients reach the gateway (without /mcp); the protected resource metadata
+	// names it as the resource. Default: http:// + Listen.
 	PublicURL string `yaml:"public_url"`
 	// AdminListen is the address of /healthz, /readyz, /metrics and /admin/*. Empty: they are
 	// served on Listen.
@@ -134,11 +134,12 @@ type Auth struct {
 	AllowUnauthenticated bool `yaml:"allow_unauthenticated"`
 	// Issuer is the OIDC issuer URL.
 	Issuer string `yaml:"issuer"`
-	// Audience is the expected token audience (this resource).
+	// Audience is the audience tokens must carry: usually PublicURL (RFC 8707), or what the IdP
+	// puts in aud for this API (Entra ID: the application ID).
 	Audience string `yaml:"audience"`
 	// RequiredScopes must all be granted to use the gateway.
 	RequiredScopes []string `yaml:"required_scopes"`
-	// ClockSkew is tolerated on token expiry. Default 30s.
+	// ClockSkew is tolerated on token expiry and not-before. Default 30s, at most 5m.
 	ClockSkew Duration `yaml:"clock_skew"`
 	// Policies decide which tools a principal may use; the first match wins.
 	Policies []Policy `yaml:"policies"`

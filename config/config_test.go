@@ -84,6 +84,7 @@ func TestParseReportsEveryError(t *testing.T) {
 		{"not a list", "upstreams: {name: a}", []string{"upstreams: want a list"}},
 		{"unauthenticated on all interfaces", "listen: 0.0.0.0:8080\nupstreams: [{name: a, url: http://h/mcp}]", []string{`auth.mode: "none" serves anyone`}},
 		{"bad auth mode", "auth: {mode: basic}\nupstreams: [{name: a, url: http://h/mcp}]", []string{`auth.mode: want "none" or "oidc", got "basic"`}},
+		{"clock skew too large", "auth: {mode: oidc, issuer: 'https://idp', audience: a, clock_skew: 10m}\nupstreams: [{name: a, url: http://h/mcp}]", []string{"auth.clock_skew: want at most 5m"}},
 		{"oidc without issuer", "auth: {mode: oidc}\nupstreams: [{name: a, url: http://h/mcp}]", []string{"auth.issuer: required", "auth.audience: required"}},
 		{"policies without oidc", "auth: {policies: [{when: {scope: s}, allow: [x]}]}\nupstreams: [{name: a, url: http://h/mcp}]", []string{"auth.policies: need auth.mode"}},
 		{"empty policy", "auth: {mode: oidc, issuer: 'https://idp', audience: a, policies: [{}]}\nupstreams: [{name: a, url: http://h/mcp}]", []string{"auth.policies[0].when: set scope or claim", "auth.policies[0].allow: list at least one"}},

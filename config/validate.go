@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 )
 
 var (
@@ -138,6 +139,9 @@ func (c *Config) validate() Errors {
 		}
 		if c.Auth.Audience == "" {
 			fail("auth.audience", "required with mode \"oidc\"")
+		}
+		if c.Auth.ClockSkew.D() > 5*time.Minute {
+			fail("auth.clock_skew", "want at most 5m, got %v", c.Auth.ClockSkew.D())
 		}
 	default:
 		fail("auth.mode", "want %q or %q, got %q", AuthNone, AuthOIDC, c.Auth.Mode)

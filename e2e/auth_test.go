@@ -153,7 +153,7 @@ func TestAuthRejectsBadTokensOverHTTP(t *testing.T) {
 		}
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if err := json.Unmarshal(body, &doc); err != nil || doc.Resource != resource || !slices.Equal(doc.AuthorizationServers, []string{iss.URL}) ||
+		if err := json.Unmarshal(body, &doc); err != nil || doc.Resource != base || !slices.Equal(doc.AuthorizationServers, []string{iss.URL}) ||
 			!slices.Contains(doc.ScopesSupported, "mcp") || !slices.Equal(doc.BearerMethods, []string{"header"}) {
 			t.Errorf("%s: %s", path, body)
 		}

@@ -175,7 +175,7 @@ func startAuth(ctx context.Context, cfg *config.Config, ready *admin.Readiness, 
 		}
 	}
 	auth := authn.NewAuthenticator(v, authn.AuthenticatorConfig{
-		PublicURL: cfg.PublicURL, Resource: cfg.Auth.Audience, Issuer: cfg.Auth.Issuer,
+		PublicURL: cfg.PublicURL, Resource: cfg.PublicURL, Issuer: cfg.Auth.Issuer,
 		RequiredScopes: cfg.Auth.RequiredScopes, ScopesSupported: scopes,
 	})
 	view := func(ctx context.Context) func(string) bool {
