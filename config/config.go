@@ -33,6 +33,10 @@ type Config struct {
 	Limits Limits `yaml:"limits"`
 	// Breaker configures the circuit breaker of each upstream instance.
 	Breaker Breaker `yaml:"breaker"`
+	// Bulkhead bounds the concurrent calls to each upstream instance.
+	Bulkhead Bulkhead `yaml:"bulkhead"`
+	// ShutdownGrace is how long calls in flight may take to finish after SIGTERM. Default 20s.
+	ShutdownGrace Duration `yaml:"shutdown_grace"`
 	// Cache configures the response cache.
 	Cache Cache `yaml:"cache"`
 }
@@ -165,7 +169,8 @@ type PolicyMatch struct {
 type Limits struct {
 	// Default applies to every tool without an override. Absent: no limit.
 	Default *Limit `yaml:"default"`
-	// Tools maps exposed tool names to their limit.
+	// Tools maps exposed tool names, or globs of them, to their limit. An exact name wins over a
+	// glob; globs are tried in sorted order.
 	Tools map[string]Limit `yaml:"tools"`
 }
 
@@ -183,6 +188,15 @@ type Breaker struct {
 	Failures int `yaml:"failures"`
 	// OpenFor is how long an open breaker rejects calls before a probe. Default 30s.
 	OpenFor Duration `yaml:"open_for"`
+}
+
+// Bulkhead bounds concurrent calls per upstream instance, so one slow upstream cannot hold every
+// goroutine of the gateway.
+type Bulkhead struct {
+	// MaxConcurrent calls in flight per instance. Default 64.
+	MaxConcurrent int `yaml:"max_concurrent"`
+	// QueueTimeout is how long a call beyond MaxConcurrent waits for a slot. Default 1s.
+	QueueTimeout Duration `yaml:"queue_timeout"`
 }
 
 // Cache configures the response cache.
@@ -263,6 +277,15 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Breaker.OpenFor == 0 {
 		c.Breaker.OpenFor = Duration(30 * time.Second)
+	}
+	if c.Bulkhead.MaxConcurrent == 0 {
+		c.Bulkhead.MaxConcurrent = 64
+	}
+	if c.Bulkhead.QueueTimeout == 0 {
+		c.Bulkhead.QueueTimeout = Duration(time.Second)
+	}
+	if c.ShutdownGrace == 0 {
+		c.ShutdownGrace = Duration(20 * time.Second)
 	}
 }
 

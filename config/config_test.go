@@ -91,6 +91,8 @@ func TestParseReportsEveryError(t *testing.T) {
 		{"bad glob", "auth: {mode: oidc, issuer: 'https://idp', audience: a, policies: [{when: {scope: s}, allow: ['[']}]}\nupstreams: [{name: a, url: http://h/mcp}]", []string{"auth.policies[0].allow[0]: bad glob"}},
 		{"bad rate", "limits: {default: {rate: fast}}\nupstreams: [{name: a, url: http://h/mcp}]", []string{`limits.default.rate: want a rate like`}},
 		{"missing rate", "limits: {tools: {x: {burst: 3}}}\nupstreams: [{name: a, url: http://h/mcp}]", []string{`limits.tools["x"].rate: required`}},
+		{"bulkhead", "bulkhead: {max_concurrent: -2, queue_timeout: soon}\nupstreams: [{name: a, url: http://h/mcp}]", []string{"bulkhead.max_concurrent: want at least 1", "bulkhead.queue_timeout: want a positive duration"}},
+		{"limit glob", "limits: {tools: {'[': {rate: 1/s}}}\nupstreams: [{name: a, url: http://h/mcp}]", []string{`limits.tools["["]: bad glob`}},
 		{"breaker failures", "breaker: {failures: -1}\nupstreams: [{name: a, url: http://h/mcp}]", []string{"breaker.failures: want at least 1"}},
 		{"cache ttl missing", "cache: {tools: {x: {shared: true}}}\nupstreams: [{name: a, url: http://h/mcp}]", []string{`cache.tools["x"].ttl: required`}},
 		{"redis address", "cache: {redis: {address: nowhere}}\nupstreams: [{name: a, url: http://h/mcp}]", []string{`cache.redis.address: want host:port`}},

@@ -168,7 +168,14 @@ func (c *Config) validate() Errors {
 		errs = append(errs, c.Limits.Default.validate("limits.default")...)
 	}
 	for _, name := range sortedKeys(c.Limits.Tools) {
-		errs = append(errs, c.Limits.Tools[name].validate(fmt.Sprintf("limits.tools[%q]", name))...)
+		p := fmt.Sprintf("limits.tools[%q]", name)
+		if err := checkGlob(name); err != nil {
+			fail(p, "%v", err)
+		}
+		errs = append(errs, c.Limits.Tools[name].validate(p)...)
+	}
+	if c.Bulkhead.MaxConcurrent < 1 {
+		fail("bulkhead.max_concurrent", "want at least 1, got %d", c.Bulkhead.MaxConcurrent)
 	}
 
 	if c.Breaker.Failures < 1 {

@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
 
+	"github.com/switchboard-mcp/switchboard/authn"
 	"github.com/switchboard-mcp/switchboard/registry"
 	"github.com/switchboard-mcp/switchboard/upstream"
 )
@@ -14,11 +17,16 @@ import (
 // callTool is the handler of every exposed tool: exposed name -> route -> upstream call ->
 // result. Later steps (authz, limits, cache) slot in between route and call.
 func (r *Router) callTool(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+	r.inFlight.Add(1)
+	defer r.inFlight.Add(-1)
 	entry, ok := r.catalog.Load().Lookup(req.Params.Name)
 	if !ok {
 		return nil, jsonRPCError(ctx, &upstream.RPCError{Code: mcp.INVALID_PARAMS, Message: "unknown tool: " + req.Params.Name})
 	}
-	raw, err := r.upstreams.Call(ctx, entry.Upstream, entry.Tool, req.Params.RawArguments)
+	if ok, wait := r.limiter.Allow(string(entry.Name), principalKey(ctx), entry.Limit); !ok {
+		return rateLimited(entry, wait), nil
+	}
+	raw, err := r.upstreams.Call(ctx, entry.Upstream, entry.Tool, req.Params.RawArguments, entry.Idempotent)
 	if err != nil {
 		return r.callError(ctx, entry, err)
 	}
@@ -43,12 +51,41 @@ const (
 // ErrorMetaKey is the _meta key of a gateway-decided failure.
 const ErrorMetaKey = "io.switchboard/error"
 
+// principalKey names whose bucket a call draws from: the authenticated subject, else the MCP
+// session, else one shared bucket (stateless calls without authentication).
+func principalKey(ctx context.Context) string {
+	if p := authn.PrincipalFrom(ctx); p != nil {
+		return "sub:" + p.Subject
+	}
+	if s := server.ClientSessionFromContext(ctx); s != nil && s.SessionID() != "" {
+		return "session:" + s.SessionID()
+	}
+	return "anonymous"
+}
+
+func rateLimited(e *Entry, wait time.Duration) *mcp.CallToolResult {
+	return gatewayErrorAfter(CodeRateLimited, e.Upstream, wait,
+		fmt.Sprintf("rate limited: %s allows %g calls per second; retry after %s.", e.Name, e.Limit.Rate, roundUp(wait)))
+}
+
+// roundUp shows a wait a person can act on: tenths of a second, never "0s".
+func roundUp(d time.Duration) time.Duration {
+	return max(((d+99*time.Millisecond)/(100*time.Millisecond))*(100*time.Millisecond), 100*time.Millisecond)
+}
+
 // callError is the one place that maps an upstream call's error to what the client sees.
 func (r *Router) callError(ctx context.Context, e *Entry, err error) (*mcp.CallToolResult, error) {
 	var rpcErr *upstream.RPCError
+	wait, _ := upstream.RetryAfter(err)
 	switch {
 	case errors.As(err, &rpcErr):
 		return nil, jsonRPCError(ctx, rpcErr) // the upstream's own error, unchanged
+	case errors.Is(err, upstream.ErrCircuitOpen):
+		return gatewayErrorAfter(CodeCircuitOpen, e.Upstream, wait,
+			fmt.Sprintf("circuit open: %s failed repeatedly and is given a rest; retry after %s.", e.Upstream, roundUp(wait))), nil
+	case errors.Is(err, upstream.ErrBusy):
+		return gatewayErrorAfter(CodeUpstreamUnavailable, e.Upstream, wait,
+			fmt.Sprintf("upstream busy: %s has no free slot for another call (%v); retry after %s.", e.Upstream, err, roundUp(wait))), nil
 	case errors.Is(err, upstream.ErrTimeout):
 		return gatewayError(CodeTimeout, e.Upstream,
 			fmt.Sprintf("timeout: %s did not answer in time (%v); the call was cancelled upstream. Retry, or ask for less work.", e.Upstream, err)), nil
@@ -70,9 +107,16 @@ func (r *Router) callError(ctx context.Context, e *Entry, err error) (*mcp.CallT
 // gatewayError is the design.md shape of a failure the gateway decided: a tool error result the
 // model can read, with a machine-readable code in _meta.
 func gatewayError(code string, up registry.ServiceName, text string) *mcp.CallToolResult {
+	return gatewayErrorAfter(code, up, 0, text)
+}
+
+// gatewayErrorAfter is gatewayError with retryAfterMs, when retryAfter is positive.
+func gatewayErrorAfter(code string, up registry.ServiceName, retryAfter time.Duration, text string) *mcp.CallToolResult {
+	meta := map[string]any{"code": code, "upstream": string(up)}
+	if retryAfter > 0 {
+		meta["retryAfterMs"] = max(retryAfter.Milliseconds(), 1)
+	}
 	res := mcp.NewToolResultError(text)
-	res.Meta = &mcp.Meta{AdditionalFields: map[string]any{
-		ErrorMetaKey: map[string]any{"code": code, "upstream": string(up)},
-	}}
+	res.Meta = &mcp.Meta{AdditionalFields: map[string]any{ErrorMetaKey: meta}}
 	return res
 }

@@ -10,6 +10,8 @@ import (
 
 	"github.com/mark3labs/mcp-go/mcp"
 
+	"github.com/switchboard-mcp/switchboard/config"
+	"github.com/switchboard-mcp/switchboard/ratelimit"
 	"github.com/switchboard-mcp/switchboard/registry"
 	"github.com/switchboard-mcp/switchboard/upstream"
 )
@@ -19,9 +21,19 @@ type Entry struct {
 	Name     ExposedName
 	Upstream registry.ServiceName
 	Tool     string // the upstream's own name, sent on tools/call
-	def      mcp.Tool
-	defJSON  []byte // def as clients receive it; compared to detect real changes
+	// Limit is the per principal rate limit of the tool; zero: none.
+	Limit ratelimit.Limit
+	// Idempotent tools (annotated idempotentHint or readOnlyHint) may be retried on another
+	// instance after a transport failure.
+	Idempotent   bool
+	def          mcp.Tool
+	defJSON      []byte // def as clients receive it; compared to detect real changes
+	upstreamRate config.Rate
 }
+
+// LimitFunc gives the rate limit of the tool exposed as name, whose upstream set upstreamRate
+// (zero when it set none).
+type LimitFunc func(name ExposedName, upstreamRate config.Rate) ratelimit.Limit
 
 // Catalog is the union of the upstreams' tools under their exposed names. It is immutable: a
 // change builds a new Catalog, swapped in whole.
@@ -52,7 +64,10 @@ func (c *Catalog) sameTools(o *Catalog) bool {
 // buildCatalog names every tool of every listing and resolves collisions deterministically: the
 // same listings always give the same catalog, whatever their order. A tool whose definition
 // cannot be used is left out and logged; nothing aborts the build.
-func buildCatalog(listings []upstream.Listing, naming Naming, log *slog.Logger) *Catalog {
+//
+// limitFor, when not nil, gives each tool its rate limit from its exposed name and its upstream's
+// own limit.
+func buildCatalog(listings []upstream.Listing, naming Naming, limitFor LimitFunc, log *slog.Logger) *Catalog {
 	type candidate struct {
 		entry   *Entry
 		altered bool
@@ -66,7 +81,9 @@ func buildCatalog(listings []upstream.Listing, naming Naming, log *slog.Logger) 
 				continue
 			}
 			name, altered := naming.candidate(l.Namespace, t.Name)
-			e := &Entry{Upstream: l.Name, Tool: t.Name, def: def}
+			a := def.Annotations
+			e := &Entry{Upstream: l.Name, Tool: t.Name, def: def, upstreamRate: l.RateLimit,
+				Idempotent: (a.IdempotentHint != nil && *a.IdempotentHint) || (a.ReadOnlyHint != nil && *a.ReadOnlyHint)}
 			byName[name] = append(byName[name], candidate{e, altered})
 		}
 	}
@@ -109,6 +126,9 @@ func buildCatalog(listings []upstream.Listing, naming Naming, log *slog.Logger) 
 
 	c.entries = make([]*Entry, 0, len(c.byName))
 	for _, e := range c.byName {
+		if limitFor != nil {
+			e.Limit = limitFor(e.Name, e.upstreamRate)
+		}
 		e.def.Name = string(e.Name)
 		e.defJSON, _ = json.Marshal(e.def) // cannot fail: exposedDefinition marshalled it already
 		c.entries = append(c.entries, e)

@@ -14,6 +14,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
+	"github.com/switchboard-mcp/switchboard/ratelimit"
 	"github.com/switchboard-mcp/switchboard/registry"
 	"github.com/switchboard-mcp/switchboard/upstream"
 )
@@ -22,8 +23,9 @@ import (
 type Upstreams interface {
 	// Listings returns every listed upstream's tools, sorted by upstream name.
 	Listings() []upstream.Listing
-	// Call sends tools/call for tool (the upstream's own name) to upstream name.
-	Call(ctx context.Context, name registry.ServiceName, tool string, args json.RawMessage) (json.RawMessage, error)
+	// Call sends tools/call for tool (the upstream's own name) to upstream name; idempotent
+	// calls may be retried on another instance after a transport failure.
+	Call(ctx context.Context, name registry.ServiceName, tool string, args json.RawMessage, idempotent bool) (json.RawMessage, error)
 }
 
 // Options configure a Router.
@@ -37,22 +39,33 @@ type Options struct {
 	// nil for every tool. Nil View: everyone may use every tool. A tool outside a caller's view
 	// is unknown to it.
 	View func(ctx context.Context) func(name string) bool
+	// Limits gives each tool its per principal rate limit; nil: no limits.
+	Limits LimitFunc
+	// MaxBuckets bounds the rate limiter's table. Default 100000.
+	MaxBuckets int
 }
 
 // Router serves the aggregated catalog over MCP and routes calls to upstreams.
 type Router struct {
 	upstreams Upstreams
 	naming    Naming
+	limits    LimitFunc
+	limiter   *ratelimit.Limiter
 	log       *slog.Logger
 	mcp       *server.MCPServer
 	http      *server.StreamableHTTPServer
 	catalog   atomic.Pointer[Catalog]
 	rebuildMu sync.Mutex // one rebuild at a time, so an older listing never replaces a newer one
+	inFlight  atomic.Int64
+	draining  atomic.Bool
 }
 
 // New returns a Router with an empty catalog; Run fills it.
 func New(ups Upstreams, opts Options, log *slog.Logger) *Router {
-	r := &Router{upstreams: ups, naming: opts.Naming, log: log}
+	if opts.MaxBuckets <= 0 {
+		opts.MaxBuckets = 100_000
+	}
+	r := &Router{upstreams: ups, naming: opts.Naming, limits: opts.Limits, limiter: ratelimit.New(opts.MaxBuckets), log: log}
 	serverOpts := []server.ServerOption{
 		server.WithToolCapabilities(true),
 		server.WithPaginationLimit(opts.PageSize),
@@ -88,7 +101,37 @@ func New(ups Upstreams, opts Options, log *slog.Logger) *Router {
 }
 
 // Handler is the MCP endpoint (mount it at /mcp): Streamable HTTP for both protocol eras.
-func (r *Router) Handler() http.Handler { return withJSONRPCErrors(r.http) }
+// While draining it refuses requests that would start something new (no session yet).
+func (r *Router) Handler() http.Handler {
+	h := withJSONRPCErrors(r.http)
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if r.draining.Load() && req.Method == http.MethodPost && req.Header.Get("Mcp-Session-Id") == "" {
+			w.Header().Set("Retry-After", "1")
+			http.Error(w, "shutting down: new sessions are refused; connect to another replica", http.StatusServiceUnavailable)
+			return
+		}
+		h.ServeHTTP(w, req)
+	})
+}
+
+// Drain refuses new sessions from now on and waits until no call is in flight or ctx ends. It
+// returns the number of calls still in flight (0 unless ctx ended first).
+func (r *Router) Drain(ctx context.Context) int64 {
+	r.draining.Store(true)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		n := r.inFlight.Load()
+		if n == 0 {
+			return 0
+		}
+		select {
+		case <-ctx.Done():
+			return n
+		case <-tick.C:
+		}
+	}
+}
 
 // Catalog returns the current catalog.
 func (r *Router) Catalog() *Catalog { return r.catalog.Load() }
@@ -110,11 +153,11 @@ func (r *Router) Run(ctx context.Context, changes <-chan struct{}) {
 func (r *Router) Rebuild() {
 	r.rebuildMu.Lock()
 	defer r.rebuildMu.Unlock()
-	next := buildCatalog(r.upstreams.Listings(), r.naming, r.log)
-	if r.catalog.Load().sameTools(next) {
+	next := buildCatalog(r.upstreams.Listings(), r.naming, r.limits, r.log)
+	prev := r.catalog.Swap(next) // limits may have changed even when the tools did not
+	if prev.sameTools(next) {
 		return
 	}
-	r.catalog.Store(next)
 	tools := make([]server.ServerTool, len(next.entries))
 	for i, e := range next.entries {
 		tools[i] = server.ServerTool{Tool: e.def, Handler: r.callTool}

@@ -13,6 +13,10 @@ var (
 	ErrTimeout = errors.New("upstream timed out")
 	// ErrNoInstance: the upstream has no instance that could take the call.
 	ErrNoInstance = errors.New("no instance of the upstream")
+	// ErrCircuitOpen: every instance's circuit breaker is open after repeated failures.
+	ErrCircuitOpen = errors.New("circuit open")
+	// ErrBusy: every slot of the instance's bulkhead stayed taken for the queue timeout.
+	ErrBusy = errors.New("upstream busy")
 )
 
 // errNotSent marks a failure that happened before the request reached the upstream (no

@@ -14,6 +14,7 @@ import (
 
 	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/sony/gobreaker/v2"
 
 	"github.com/switchboard-mcp/switchboard/internal/backoff"
 	"github.com/switchboard-mcp/switchboard/registry"
@@ -33,13 +34,16 @@ var (
 // health-checked, and re-dialled with capped back-off when it dies. Its methods are safe for
 // concurrent use.
 type Instance struct {
-	spec           registry.Instance
-	name           registry.ServiceName
-	timeout        time.Duration // per call
-	connectTimeout time.Duration // per dial and handshake
-	dialer         *dialer
-	log            *slog.Logger
-	changed        func() // tools or status changed; must not block
+	spec      registry.Instance
+	name      registry.ServiceName
+	timeout   time.Duration // per call
+	settings  Settings
+	dialer    *dialer
+	breaker   *gobreaker.CircuitBreaker[json.RawMessage]
+	openUntil atomic.Int64  // unix nanoseconds when an open breaker lets a probe through
+	slots     chan struct{} // the bulkhead: one token per call in flight
+	log       *slog.Logger
+	changed   func() // tools or status changed; must not block
 
 	state     atomic.Pointer[instanceState]
 	inFlight  atomic.Int64
@@ -61,21 +65,23 @@ type instanceState struct {
 	since   time.Time
 }
 
-func newInstance(desc registry.Upstream, spec registry.Instance, hc *http.Client, connectTimeout time.Duration, log *slog.Logger, changed func()) *Instance {
+func newInstance(desc registry.Upstream, spec registry.Instance, hc *http.Client, s Settings, log *slog.Logger, changed func()) *Instance {
 	log = log.With("upstream", string(desc.Name), "instance", string(spec.ID))
 	if spec.OAuth2 != nil {
 		// One token source per instance, so its token is reused across reconnects.
 		hc = clientCredentials(spec.OAuth2, hc)
 	}
 	in := &Instance{
-		spec: spec, name: desc.Name, timeout: desc.Timeout, connectTimeout: connectTimeout,
+		spec: spec, name: desc.Name, timeout: desc.Timeout, settings: s,
 		dialer: &dialer{http: hc, log: log}, log: log, changed: changed,
+		slots:   make(chan struct{}, max(s.MaxConcurrent, 1)),
 		relist:  make(chan struct{}, 1),
 		suspect: make(chan struct{}, 1),
 		tried:   make(chan struct{}),
 		done:    make(chan struct{}),
 	}
 	in.state.Store(&instanceState{lastErr: errors.New("not connected yet"), since: time.Now()})
+	in.breaker = newBreaker(in, s)
 	return in
 }
 
@@ -129,7 +135,7 @@ func (in *Instance) session(ctx context.Context) (connected time.Time, err error
 			signal(in.relist)
 		}
 	}
-	c, err := in.dialer.dial(ctx, in.spec, in.connectTimeout, onNotify)
+	c, err := in.dialer.dial(ctx, in.spec, in.settings.ConnectTimeout, onNotify)
 	if err != nil {
 		return connected, err
 	}
@@ -209,12 +215,12 @@ func (in *Instance) requestID() mcp.RequestId {
 
 var emptyObject = json.RawMessage("{}")
 
-// Call sends tools/call for the upstream's own tool name with args (a JSON object, or nil) and
+// send sends tools/call for the upstream's own tool name with args (a JSON object, or nil) and
 // returns the upstream's result as it sent it. It returns within the upstream's timeout. Errors:
 // ErrUnavailable (no session, or the transport failed), ErrTimeout (the deadline passed; the
 // upstream was sent notifications/cancelled), *RPCError (the upstream answered with a JSON-RPC
 // error), or the caller's context error.
-func (in *Instance) Call(ctx context.Context, tool string, args json.RawMessage) (json.RawMessage, error) {
+func (in *Instance) send(ctx context.Context, tool string, args json.RawMessage) (json.RawMessage, error) {
 	st := in.state.Load()
 	if st.conn == nil {
 		return nil, fmt.Errorf("%w: %w: %v", ErrUnavailable, errNotSent, st.lastErr)

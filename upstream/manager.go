@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/switchboard-mcp/switchboard/config"
 	"github.com/switchboard-mcp/switchboard/registry"
 )
 
@@ -85,56 +86,64 @@ func (u *Upstream) logDisagreement(lists, majority int) {
 	}
 }
 
-// Call routes a call of the upstream's own tool name to a connected instance, the less busy of
-// two picked at random. A call that failed before reaching the upstream (no session, connection
-// refused) is tried once more on another instance; one that may have reached it is not retried.
+// Call routes a call of the upstream's own tool name to an instance: the less busy of two picked
+// at random among those whose circuit breaker is closed, connected ones first. A call that failed
+// before reaching the upstream (no session, connection refused, bulkhead full, breaker open) is
+// tried once more on another instance; one that may have reached it is tried again only when
+// idempotent (the tool is annotated idempotentHint or readOnlyHint) and the transport failed.
 // See Instance.Call for the errors.
-func (u *Upstream) Call(ctx context.Context, tool string, args json.RawMessage) (json.RawMessage, error) {
-	first := u.pick(nil)
+func (u *Upstream) Call(ctx context.Context, tool string, args json.RawMessage, idempotent bool) (json.RawMessage, error) {
+	first, err := u.pick(nil)
 	if first == nil {
-		if len(u.instances) == 0 {
-			return nil, ErrNoInstance
-		}
-		return nil, fmt.Errorf("%w: %v", ErrUnavailable, u.instances[0].state.Load().lastErr)
+		return nil, err
 	}
 	raw, err := first.Call(ctx, tool, args)
-	if err == nil || !errors.Is(err, errNotSent) {
+	retry := errors.Is(err, errNotSent) || (idempotent && errors.Is(err, ErrUnavailable) && ctx.Err() == nil)
+	if err == nil || !retry {
 		return raw, err
 	}
-	if second := u.pick(first); second != nil {
+	if second, _ := u.pick(first); second != nil {
 		return second.Call(ctx, tool, args)
 	}
 	return nil, err
 }
 
-// pick returns the connected instance with fewer calls in flight of two chosen at random
-// ("power of two choices"), skipping exclude; nil when none is connected.
-func (u *Upstream) pick(exclude *Instance) *Instance {
-	n := 0
+// pick returns an instance that can take a call, skipping exclude, or nil and why not.
+func (u *Upstream) pick(exclude *Instance) (*Instance, error) {
+	var connected, closed []*Instance
+	soonest := time.Duration(-1)
 	for _, in := range u.instances {
-		if in != exclude && in.state.Load().conn != nil {
-			n++
-		}
-	}
-	if n == 0 {
-		return nil
-	}
-	i, j := rand.IntN(n), rand.IntN(n)
-	var a, b *Instance
-	k := 0
-	for _, in := range u.instances {
-		if in == exclude || in.state.Load().conn == nil {
+		if in == exclude {
 			continue
 		}
-		if k == i {
-			a = in
+		if open, left := in.breakerOpen(); open {
+			if soonest < 0 || left < soonest {
+				soonest = left
+			}
+			continue
 		}
-		if k == j {
-			b = in
+		closed = append(closed, in)
+		if in.state.Load().conn != nil {
+			connected = append(connected, in)
 		}
-		k++
 	}
-	if a == nil || (b != nil && b.inFlight.Load() < a.inFlight.Load()) {
+	switch {
+	case len(connected) > 0:
+		return lessBusyOfTwo(connected), nil
+	case len(closed) > 0:
+		// None connected: the call fails fast with the reason, and counts for the breaker.
+		return lessBusyOfTwo(closed), nil
+	case soonest >= 0:
+		return nil, withRetryAfter(fmt.Errorf("%w: every instance of %s failed repeatedly", ErrCircuitOpen, u.Desc.Name), soonest)
+	}
+	return nil, ErrNoInstance
+}
+
+// lessBusyOfTwo is "the power of two choices": it spreads load nearly as well as picking the
+// least busy of all, without scanning or coordinating.
+func lessBusyOfTwo(ins []*Instance) *Instance {
+	a, b := ins[rand.IntN(len(ins))], ins[rand.IntN(len(ins))]
+	if b.inFlight.Load() < a.inFlight.Load() {
 		return b
 	}
 	return a
@@ -152,9 +161,9 @@ func (u *Upstream) Instances() []Status {
 // Manager runs the instances of the current registry snapshot. Apply swaps in a new snapshot;
 // everything else may be called concurrently from any goroutine.
 type Manager struct {
-	http           *http.Client // shared by every HTTP instance: pooled connections
-	log            *slog.Logger
-	connectTimeout time.Duration
+	http     *http.Client // shared by every HTTP instance: pooled connections
+	log      *slog.Logger
+	settings Settings
 
 	life    context.Context
 	stopAll context.CancelFunc
@@ -176,11 +185,11 @@ type running struct {
 	stop context.CancelFunc
 }
 
-// NewManager returns a Manager with no upstreams. connectTimeout bounds each dial and handshake.
-func NewManager(log *slog.Logger, connectTimeout time.Duration) *Manager {
+// NewManager returns a Manager with no upstreams; every instance it starts gets settings.
+func NewManager(log *slog.Logger, settings Settings) *Manager {
 	life, stop := context.WithCancel(context.Background())
 	m := &Manager{
-		http: newHTTPClient(), log: log, connectTimeout: connectTimeout,
+		http: newHTTPClient(), log: log, settings: settings,
 		life: life, stopAll: stop,
 		running: map[instanceKey]*running{},
 		changes: make(chan struct{}, 1),
@@ -230,7 +239,7 @@ func (m *Manager) Apply(snap registry.Snapshot) {
 
 func (m *Manager) start(desc registry.Upstream, spec registry.Instance) *running {
 	ctx, cancel := context.WithCancel(m.life)
-	in := newInstance(desc, spec, m.http, m.connectTimeout, m.log, m.notify)
+	in := newInstance(desc, spec, m.http, m.settings, m.log, m.notify)
 	m.wg.Go(func() { in.run(ctx) })
 	return &running{inst: in, stop: cancel}
 }
@@ -301,6 +310,8 @@ type Listing struct {
 	Name      registry.ServiceName
 	Namespace string
 	Tools     []Tool
+	// RateLimit is the upstream's own per principal, per tool limit (Consul mcp_rate_limit).
+	RateLimit config.Rate
 }
 
 // Listings returns the listing of every upstream that was listed at least once, sorted by name.
@@ -308,17 +319,17 @@ func (m *Manager) Listings() []Listing {
 	var out []Listing
 	for _, u := range m.Upstreams() {
 		if tools, ok := u.Tools(); ok {
-			out = append(out, Listing{Name: u.Desc.Name, Namespace: u.Desc.Namespace, Tools: tools})
+			out = append(out, Listing{Name: u.Desc.Name, Namespace: u.Desc.Namespace, Tools: tools, RateLimit: u.Desc.RateLimit})
 		}
 	}
 	return out
 }
 
-// Call routes a call to the upstream named name. See Instance.Call for the errors.
-func (m *Manager) Call(ctx context.Context, name registry.ServiceName, tool string, args json.RawMessage) (json.RawMessage, error) {
+// Call routes a call to the upstream named name. See Upstream.Call.
+func (m *Manager) Call(ctx context.Context, name registry.ServiceName, tool string, args json.RawMessage, idempotent bool) (json.RawMessage, error) {
 	u := m.Upstream(name)
 	if u == nil {
 		return nil, fmt.Errorf("%w %s", ErrNoInstance, name)
 	}
-	return u.Call(ctx, tool, args)
+	return u.Call(ctx, tool, args, idempotent)
 }

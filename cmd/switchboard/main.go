@@ -85,9 +85,6 @@ func supported(cfg *config.Config) error {
 	notYet := func(path string) {
 		errs = append(errs, config.FieldError{Path: path, Msg: "not supported by this version of switchboard yet"})
 	}
-	if cfg.Limits.Default != nil || len(cfg.Limits.Tools) > 0 {
-		notYet("limits")
-	}
 	if cfg.Cache.Redis != nil || len(cfg.Cache.Tools) > 0 {
 		notYet("cache")
 	}

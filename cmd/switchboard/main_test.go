@@ -32,8 +32,8 @@ upstreams:
   - {name: a, url: http://h/mcp, command: [x], timeout: forever}
   - {name: a, url: "ftp://h"}
 `, 1, []string{"5 problem(s)", "listn: unknown key", "upstreams[0].timeout: want a positive duration", "upstreams[0]: set either url or command", `upstreams[1].name: duplicate name "a"`, "upstreams[1].url: want an http"}},
-		{"sections not enforced yet are refused", "cache: {redis: {address: 127.0.0.1:6379}}\nlimits: {default: {rate: 5/s}}\nupstreams: [{name: a, url: http://h/mcp}]", 1,
-			[]string{"cache: not supported", "limits: not supported"}},
+		{"sections not enforced yet are refused", "cache: {redis: {address: 127.0.0.1:6379}}\nupstreams: [{name: a, url: http://h/mcp}]", 1,
+			[]string{"cache: not supported"}},
 		{"secrets are not echoed", "upstreams: [{name: a, url: http://h/mcp, headers: {Authorization: 'Bearer hunter2'}, timeout: nope}]", 1,
 			[]string{"upstreams[0].timeout"}},
 	}

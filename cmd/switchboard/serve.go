@@ -6,14 +6,18 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
+	"path"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/switchboard-mcp/switchboard/admin"
 	"github.com/switchboard-mcp/switchboard/authn"
 	"github.com/switchboard-mcp/switchboard/config"
+	"github.com/switchboard-mcp/switchboard/ratelimit"
 	"github.com/switchboard-mcp/switchboard/registry"
 	"github.com/switchboard-mcp/switchboard/router"
 	"github.com/switchboard-mcp/switchboard/upstream"
@@ -46,7 +50,13 @@ func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) er
 	defer stopRun()
 	ready := &admin.Readiness{}
 
-	manager := upstream.NewManager(log, cfg.Defaults.ConnectTimeout.D())
+	manager := upstream.NewManager(log, upstream.Settings{
+		ConnectTimeout:  cfg.Defaults.ConnectTimeout.D(),
+		BreakerFailures: cfg.Breaker.Failures,
+		BreakerOpenFor:  cfg.Breaker.OpenFor.D(),
+		MaxConcurrent:   cfg.Bulkhead.MaxConcurrent,
+		QueueTimeout:    cfg.Bulkhead.QueueTimeout.D(),
+	})
 	defer manager.Close()
 	static := registry.Static(cfg)
 	manager.Apply(registry.Merge(static, nil, cfg.Defaults.Timeout.D(), log))
@@ -62,6 +72,7 @@ func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) er
 		PageSize: cfg.PageSize,
 		Version:  version,
 		View:     view,
+		Limits:   limitFunc(cfg.Limits),
 	}, log)
 	go rt.Run(runCtx, manager.Changes())
 
@@ -130,15 +141,60 @@ func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) er
 	case <-ctx.Done():
 	case err = <-failed:
 	}
-	log.Info("shutting down")
+	// Drain: not ready (load balancers stop sending), no new sessions, calls in flight finish
+	// within the grace period; then client sessions and streams end, and the deferred
+	// manager.Close stops upstream sessions and stdio children.
+	log.Info("shutting down: draining calls in flight", "grace", cfg.ShutdownGrace.D())
 	ready.Drain()
+	grace, cancelGrace := context.WithTimeout(context.Background(), cfg.ShutdownGrace.D())
+	defer cancelGrace()
+	if left := rt.Drain(grace); left > 0 {
+		log.Warn("grace period over; calls still in flight are cut", "calls", left)
+	}
 	shutdown, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
-	_ = rt.Shutdown(shutdown) // ends client sessions and their GET streams first
+	_ = rt.Shutdown(shutdown) // ends client sessions and their GET streams
 	for _, srv := range servers {
 		_ = srv.Shutdown(shutdown)
 	}
+	log.Info("stopped")
 	return err
+}
+
+// limitFunc resolves each tool's rate limit: limits.tools by exact name, then by glob (sorted),
+// then the upstream's own mcp_rate_limit, then limits.default; none when nothing applies.
+func limitFunc(l config.Limits) router.LimitFunc {
+	var globs []string
+	for name := range l.Tools {
+		globs = append(globs, name)
+	}
+	slices.Sort(globs)
+	return func(name router.ExposedName, upstreamRate config.Rate) ratelimit.Limit {
+		if lim, ok := l.Tools[string(name)]; ok {
+			return toLimit(lim)
+		}
+		for _, g := range globs {
+			if ok, _ := path.Match(g, string(name)); ok {
+				return toLimit(l.Tools[g])
+			}
+		}
+		if upstreamRate.PerSecond > 0 {
+			return toLimit(config.Limit{Rate: upstreamRate})
+		}
+		if l.Default != nil {
+			return toLimit(*l.Default)
+		}
+		return ratelimit.Unlimited
+	}
+}
+
+// toLimit defaults the burst to one second's worth of calls, at least 1.
+func toLimit(l config.Limit) ratelimit.Limit {
+	burst := l.Burst
+	if burst == 0 {
+		burst = max(1, int(math.Ceil(l.Rate.PerSecond)))
+	}
+	return ratelimit.Limit{Rate: l.Rate.PerSecond, Burst: burst}
 }
 
 // startAuth starts OIDC discovery (not ready until it succeeds) and returns the HTTP

@@ -1,0 +1,102 @@
+package upstream
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/sony/gobreaker/v2"
+)
+
+// Settings are the per-instance protections and timings the Manager applies.
+type Settings struct {
+	// ConnectTimeout bounds each dial and handshake.
+	ConnectTimeout time.Duration
+	// BreakerFailures in a row open an instance's circuit breaker; BreakerOpenFor is how long it
+	// stays open before one probe call is let through.
+	BreakerFailures int
+	BreakerOpenFor  time.Duration
+	// MaxConcurrent calls per instance (the bulkhead); a call beyond waits up to QueueTimeout.
+	MaxConcurrent int
+	QueueTimeout  time.Duration
+}
+
+// retryAfter is an error that knows when trying again makes sense.
+type retryAfter struct {
+	err   error
+	after time.Duration
+}
+
+func (e *retryAfter) Error() string                   { return e.err.Error() }
+func (e *retryAfter) Unwrap() error                   { return e.err }
+func (e *retryAfter) RetryAfter() time.Duration       { return e.after }
+func withRetryAfter(err error, d time.Duration) error { return &retryAfter{err: err, after: d} }
+
+// RetryAfter returns how long the caller should wait before retrying after err, if known.
+func RetryAfter(err error) (time.Duration, bool) {
+	var ra interface{ RetryAfter() time.Duration }
+	if errors.As(err, &ra) {
+		return ra.RetryAfter(), true
+	}
+	return 0, false
+}
+
+func newBreaker(in *Instance, s Settings) *gobreaker.CircuitBreaker[json.RawMessage] {
+	return gobreaker.NewCircuitBreaker[json.RawMessage](gobreaker.Settings{
+		Name:        string(in.name) + "/" + string(in.spec.ID),
+		MaxRequests: 1,
+		Timeout:     s.BreakerOpenFor,
+		ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= uint32(s.BreakerFailures) },
+		// What the upstream answered, even a JSON-RPC error, shows it alive; a tool's isError
+		// result is a success too. Transport failures and timeouts are failures.
+		IsSuccessful: func(err error) bool {
+			return err == nil || !(errors.Is(err, ErrUnavailable) || errors.Is(err, ErrTimeout))
+		},
+		// A client that went away says nothing about the upstream.
+		IsExcluded: func(err error) bool { return errors.Is(err, context.Canceled) },
+		OnStateChange: func(name string, from, to gobreaker.State) {
+			if to == gobreaker.StateOpen {
+				in.openUntil.Store(time.Now().Add(s.BreakerOpenFor).UnixNano())
+			}
+			in.log.Warn("circuit breaker state changed", "from", from.String(), "to", to.String())
+			in.changed()
+		},
+	})
+}
+
+// breakerOpen reports whether the breaker rejects calls now, and for how long still.
+func (in *Instance) breakerOpen() (bool, time.Duration) {
+	if in.breaker.State() != gobreaker.StateOpen {
+		return false, 0
+	}
+	return true, max(time.Until(time.Unix(0, in.openUntil.Load())), 0)
+}
+
+// Call is one protected call: it waits for a slot of the instance's bulkhead, then goes through
+// its circuit breaker to send. See send for the errors; in addition ErrCircuitOpen and ErrBusy,
+// both before anything was sent.
+func (in *Instance) Call(ctx context.Context, tool string, args json.RawMessage) (json.RawMessage, error) {
+	select {
+	case in.slots <- struct{}{}:
+	default:
+		wait := time.NewTimer(in.settings.QueueTimeout)
+		defer wait.Stop()
+		select {
+		case in.slots <- struct{}{}:
+		case <-wait.C:
+			return nil, withRetryAfter(fmt.Errorf("%w: %w: %d calls in flight, none finished within %v",
+				ErrBusy, errNotSent, cap(in.slots), in.settings.QueueTimeout), in.settings.QueueTimeout)
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	defer func() { <-in.slots }()
+	raw, err := in.breaker.Execute(func() (json.RawMessage, error) { return in.send(ctx, tool, args) })
+	if errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
+		_, left := in.breakerOpen()
+		return nil, withRetryAfter(fmt.Errorf("%w: %w", ErrCircuitOpen, errNotSent), left)
+	}
+	return raw, err
+}
