@@ -72,7 +72,7 @@ demo-consul: build consul
 
 # Benchmarks; figures and how to read them are in docs/BENCHMARKS.md.
 bench: e2e/node/node_modules/.installed consul
-	$(GO) test ./authn -run '^$$' -bench . -benchtime 2s -count 3
+	$(GO) test ./authn ./ratelimit ./upstream -run '^$$' -bench . -benchtime 2s -count 3
 	$(GO) test ./e2e -run '^$$' -bench . -benchtime 3s -count 3
 
 clean:
