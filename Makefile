@@ -7,7 +7,7 @@ LDFLAGS := -X main.version=$(VERSION)
 STATICCHECK_VERSION := v0.8.2
 DEMO_ADDR ?= 127.0.0.1:3001
 
-.PHONY: build run test lint fuzz bench clean consul demo-consul
+.PHONY: build run test lint fuzz bench clean consul redis demo-consul
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/switchboard ./cmd/switchboard
@@ -36,7 +36,11 @@ e2e/node/node_modules/.installed: e2e/node/package.json e2e/node/package-lock.js
 consul:
 	scripts/ensure-consul.sh
 
-test: e2e/node/node_modules/.installed consul
+# redis-server for the cache tests (Debian's package; installed when running as root).
+redis:
+	scripts/ensure-redis.sh
+
+test: e2e/node/node_modules/.installed consul redis
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 12m ./...
 
@@ -71,8 +75,8 @@ demo-consul: build consul
 	$(BIN)/switchboard serve --config $$tmp/switchboard.yaml
 
 # Benchmarks; figures and how to read them are in docs/BENCHMARKS.md.
-bench: e2e/node/node_modules/.installed consul
-	$(GO) test ./authn ./ratelimit ./upstream -run '^$$' -bench . -benchtime 2s -count 3
+bench: e2e/node/node_modules/.installed consul redis
+	$(GO) test ./authn ./ratelimit ./upstream ./cache -run '^$$' -bench . -benchtime 2s -count 3
 	$(GO) test ./e2e -run '^$$' -bench . -benchtime 3s -count 3
 
 clean:

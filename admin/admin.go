@@ -2,6 +2,7 @@
 package admin
 
 import (
+	"context"
 	"encoding/json"
 	"maps"
 	"net/http"
@@ -84,4 +85,23 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// RegisterCachePurge adds POST /admin/cache/purge?upstream=NAME (every cached result of an
+// upstream) or ?tool=EXPOSED_NAME (one tool's), answered with {"purged": N}.
+func RegisterCachePurge(mux *http.ServeMux, purge func(ctx context.Context, upstream, tool string) (int, error)) {
+	mux.HandleFunc("POST /admin/cache/purge", func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		upstream, tool := q.Get("upstream"), q.Get("tool")
+		if (upstream == "") == (tool == "") {
+			writeJSON(w, http.StatusBadRequest, map[string]any{"error": "give upstream=NAME or tool=EXPOSED_NAME"})
+			return
+		}
+		n, err := purge(r.Context(), upstream, tool)
+		if err != nil {
+			writeJSON(w, http.StatusBadRequest, map[string]any{"error": err.Error(), "purged": n})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"purged": n})
+	})
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/switchboard-mcp/switchboard/config"
 	"github.com/switchboard-mcp/switchboard/internal/redistest"
 )
 
@@ -225,5 +226,38 @@ func BenchmarkHit(b *testing.B) {
 				}
 			})
 		})
+	}
+}
+
+func TestRedisOptionsPickTheMode(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		cfg  config.Redis
+		want string
+	}{
+		{"standalone", config.Redis{Address: "10.0.0.1:6379", DB: 2}, "*redis.Client"},
+		{"cluster", config.Redis{Addresses: []string{"10.0.0.1:7000", "10.0.0.2:7000"}}, "*redis.ClusterClient"},
+		{"sentinel", config.Redis{Addresses: []string{"10.0.0.1:26379"}, MasterName: "mymaster"}, "*redis.Client"},
+	}
+	for _, tc := range tests {
+		o, err := RedisOptions(&tc.cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := redis.NewUniversalClient(o)
+		if got := fmt.Sprintf("%T", c); got != tc.want {
+			t.Errorf("%s: client %s, want %s", tc.name, got, tc.want)
+		}
+		if tc.name == "sentinel" && o.MasterName != "mymaster" {
+			t.Errorf("sentinel master name lost")
+		}
+		if o.MaxRetries != -1 {
+			t.Errorf("%s: retries on; the cache must fail fast", tc.name)
+		}
+		c.Close()
+	}
+	if _, err := RedisOptions(&config.Redis{Address: "h:1", TLS: &config.RedisTLS{CAFile: "/nonexistent"}}); err == nil {
+		t.Error("a missing CA file was accepted")
 	}
 }

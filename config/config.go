@@ -5,7 +5,11 @@
 // valid and is never modified afterwards, so it may be shared by any number of goroutines.
 package config
 
-import "time"
+import (
+	"path"
+	"slices"
+	"time"
+)
 
 // Config is the whole of switchboard.yaml. Every key is documented in docs/config.md.
 type Config struct {
@@ -203,16 +207,41 @@ type Bulkhead struct {
 type Cache struct {
 	// Redis is the shared cache. Nil: in-process cache only.
 	Redis *Redis `yaml:"redis"`
-	// Tools maps exposed tool names (globs) to their caching rule.
+	// MemoryBytes bounds the in-process cache (used when Redis is not configured). Default 64 MiB.
+	MemoryBytes int `yaml:"memory_bytes"`
+	// MaxEntryBytes: results larger than this are not cached. Default 1 MiB.
+	MaxEntryBytes int `yaml:"max_entry_bytes"`
+	// Tools maps exposed tool names, or globs of them, to their caching rule. An exact name wins
+	// over a glob; globs are tried in sorted order.
 	Tools map[string]CacheRule `yaml:"tools"`
 }
 
-// Redis locates the Redis server.
+// Redis locates Redis: one address (standalone), several (Cluster), or Sentinels with the
+// master's name.
 type Redis struct {
-	// Address host:port.
+	// Address host:port of a standalone server.
 	Address string `yaml:"address"`
-	// Password. Secret.
+	// Addresses of Cluster nodes, or of Sentinels when MasterName is set.
+	Addresses []string `yaml:"addresses"`
+	// MasterName selects Sentinel mode: the name of the monitored master.
+	MasterName string `yaml:"master_name"`
+	// Username and Password authenticate (ACL). Password is a secret.
+	Username string `yaml:"username"`
 	Password string `yaml:"password"`
+	// DB selects a database (standalone and Sentinel only).
+	DB int `yaml:"db"`
+	// TLS turns on TLS to Redis.
+	TLS *RedisTLS `yaml:"tls"`
+	// Timeout bounds each cache read or write; past it the call goes on uncached. Default 100ms.
+	Timeout Duration `yaml:"timeout"`
+}
+
+// RedisTLS configures TLS to Redis.
+type RedisTLS struct {
+	// CAFile verifies the server's certificate. Default: the system roots.
+	CAFile string `yaml:"ca_file"`
+	// ServerName overrides the name checked in the server's certificate.
+	ServerName string `yaml:"server_name"`
 }
 
 // CacheRule says how long a tool's results are cached and for whom.
@@ -284,6 +313,15 @@ func (c *Config) applyDefaults() {
 	if c.Bulkhead.QueueTimeout == 0 {
 		c.Bulkhead.QueueTimeout = Duration(time.Second)
 	}
+	if c.Cache.MemoryBytes == 0 {
+		c.Cache.MemoryBytes = 64 << 20
+	}
+	if c.Cache.MaxEntryBytes == 0 {
+		c.Cache.MaxEntryBytes = 1 << 20
+	}
+	if c.Cache.Redis != nil && c.Cache.Redis.Timeout == 0 {
+		c.Cache.Redis.Timeout = Duration(100 * time.Millisecond)
+	}
 	if c.ShutdownGrace == 0 {
 		c.ShutdownGrace = Duration(20 * time.Second)
 	}
@@ -307,4 +345,24 @@ func (u Upstream) NamespaceOf() string {
 		return *u.Namespace
 	}
 	return u.Name
+}
+
+// MatchTool returns the rule for the tool exposed as name: the rule under exactly name, else
+// the first glob (in sorted order) that matches it.
+func MatchTool[V any](rules map[string]V, name string) (V, bool) {
+	if v, ok := rules[name]; ok {
+		return v, true
+	}
+	globs := make([]string, 0, len(rules))
+	for g := range rules {
+		globs = append(globs, g)
+	}
+	slices.Sort(globs)
+	for _, g := range globs {
+		if ok, _ := path.Match(g, name); ok {
+			return rules[g], true
+		}
+	}
+	var zero V
+	return zero, false
 }

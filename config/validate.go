@@ -182,10 +182,37 @@ func (c *Config) validate() Errors {
 		fail("breaker.failures", "want at least 1, got %d", c.Breaker.Failures)
 	}
 
-	if c.Cache.Redis != nil {
-		if err := checkHostPort(c.Cache.Redis.Address); err != nil {
-			fail("cache.redis.address", "%v", err)
+	if r := c.Cache.Redis; r != nil {
+		switch {
+		case r.Address != "" && len(r.Addresses) > 0:
+			fail("cache.redis", "set address (one server) or addresses (cluster or sentinels), not both")
+		case r.Address == "" && len(r.Addresses) == 0:
+			fail("cache.redis.address", "required (or addresses)")
+		case r.Address != "":
+			if err := checkHostPort(r.Address); err != nil {
+				fail("cache.redis.address", "%v", err)
+			}
+			if r.MasterName != "" {
+				fail("cache.redis.master_name", "needs addresses: the sentinels")
+			}
 		}
+		for i, a := range r.Addresses {
+			if err := checkHostPort(a); err != nil {
+				fail(fmt.Sprintf("cache.redis.addresses[%d]", i), "%v", err)
+			}
+		}
+		if r.DB < 0 {
+			fail("cache.redis.db", "want 0 or more, got %d", r.DB)
+		}
+		if r.DB != 0 && len(r.Addresses) > 0 && r.MasterName == "" {
+			fail("cache.redis.db", "a cluster has only database 0")
+		}
+	}
+	if c.Cache.MemoryBytes < 0 {
+		fail("cache.memory_bytes", "want 0 or more, got %d", c.Cache.MemoryBytes)
+	}
+	if c.Cache.MaxEntryBytes < 0 {
+		fail("cache.max_entry_bytes", "want 0 or more, got %d", c.Cache.MaxEntryBytes)
 	}
 	for _, name := range sortedKeys(c.Cache.Tools) {
 		p := fmt.Sprintf("cache.tools[%q]", name)

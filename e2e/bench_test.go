@@ -5,21 +5,41 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/switchboard-mcp/switchboard/internal/redistest"
 )
 
 // BenchmarkToolsCall measures one tools/call (echo, a few bytes) from an mcp-go client, directly
 // to mcp-demo and through the gateway, over loopback Streamable HTTP. The difference is what the
 // gateway adds to a call.
+//
+// The cached variants call a tool whose results the gateway caches (in process, or in a real
+// redis-server), so after the first call the upstream is not involved.
 func BenchmarkToolsCall(b *testing.B) {
 	demo := startDemoHTTP(b, "demo", false)
 	g := startGateway(b, fmt.Sprintf("upstreams:\n  - {name: demo, url: %s}\n", demo.URL))
-	for _, tc := range []struct{ name, url, tool string }{
-		{"direct", demo.URL, "echo"},
-		{"gateway", g.URL, "demo__echo"},
+	rules := `tools: {"demo__echo": {ttl: 1h}, "demo__sleep": {ttl: 1h}}`
+	memory := startGateway(b, fmt.Sprintf("cache: {%s}\nupstreams:\n  - {name: demo, url: %s}\n", rules, demo.URL))
+	redis := redistest.Start(b)
+	inRedis := startGateway(b, fmt.Sprintf("cache: {redis: {address: %q}, %s}\nupstreams:\n  - {name: demo, url: %s}\n", redis.Addr, rules, demo.URL))
+	echo := map[string]any{"text": "hello"}
+	work := map[string]any{"ms": 2} // a tool that works for 2 ms: what caching is for
+	for _, tc := range []struct {
+		name, url, tool string
+		args            map[string]any
+	}{
+		{"echo/direct", demo.URL, "echo", echo},
+		{"echo/gateway", g.URL, "demo__echo", echo},
+		{"echo/gateway-cache-hit-memory", memory.URL, "demo__echo", echo},
+		{"echo/gateway-cache-hit-redis", inRedis.URL, "demo__echo", echo},
+		{"2ms-tool/direct", demo.URL, "sleep", work},
+		{"2ms-tool/gateway", g.URL, "demo__sleep", work},
+		{"2ms-tool/gateway-cache-hit-memory", memory.URL, "demo__sleep", work},
+		{"2ms-tool/gateway-cache-hit-redis", inRedis.URL, "demo__sleep", work},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			c := connect(b, tc.url, true, nil)
-			args := map[string]any{"text": "hello"}
+			args := tc.args
 			b.ResetTimer()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {

@@ -2,6 +2,7 @@ package router
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/switchboard-mcp/switchboard/authn"
+	"github.com/switchboard-mcp/switchboard/cache"
 	"github.com/switchboard-mcp/switchboard/registry"
 	"github.com/switchboard-mcp/switchboard/upstream"
 )
@@ -26,7 +28,7 @@ func (r *Router) callTool(ctx context.Context, req mcp.CallToolRequest) (*mcp.Ca
 	if ok, wait := r.limiter.Allow(string(entry.Name), principalKey(ctx), entry.Limit); !ok {
 		return rateLimited(entry, wait), nil
 	}
-	raw, err := r.upstreams.Call(ctx, entry.Upstream, entry.Tool, req.Params.RawArguments, entry.Idempotent)
+	raw, hit, err := r.fetch(ctx, entry, req.Params.RawArguments)
 	if err != nil {
 		return r.callError(ctx, entry, err)
 	}
@@ -36,7 +38,61 @@ func (r *Router) callTool(ctx context.Context, req mcp.CallToolRequest) (*mcp.Ca
 		return gatewayError(CodeUpstreamUnavailable, entry.Upstream,
 			fmt.Sprintf("upstream %s sent a result the gateway cannot read; the call may have run", entry.Upstream)), nil
 	}
+	if hit != nil {
+		if result.Meta == nil {
+			result.Meta = &mcp.Meta{}
+		}
+		if result.Meta.AdditionalFields == nil {
+			result.Meta.AdditionalFields = map[string]any{}
+		}
+		result.Meta.AdditionalFields[CacheMetaKey] = map[string]any{"hit": true, "ageMs": hit.Age.Milliseconds()}
+	}
 	return result, nil
+}
+
+// CacheMetaKey is the _meta key that marks a result served from the cache.
+const CacheMetaKey = "io.switchboard/cache"
+
+// fetch returns the tool's result: from the cache when the tool is cacheable and a result is
+// there (hit not nil), else from the upstream, once for concurrent identical misses, filling
+// the cache with results that may be cached.
+func (r *Router) fetch(ctx context.Context, e *Entry, args json.RawMessage) (json.RawMessage, *cache.Hit, error) {
+	if e.Cache == nil {
+		raw, err := r.upstreams.Call(ctx, e.Upstream, e.Tool, args, e.Idempotent)
+		return raw, nil, err
+	}
+	canon, err := cache.Canonical(args)
+	if err != nil { // not JSON: let the upstream say what it thinks of it, uncached
+		raw, err := r.upstreams.Call(ctx, e.Upstream, e.Tool, args, e.Idempotent)
+		return raw, nil, err
+	}
+	scope := ""
+	if !e.Cache.Shared {
+		scope = principalKey(ctx) // one principal never sees another's result
+	}
+	key := cache.Key{Upstream: string(e.Upstream), Tool: e.Tool, DefHash: e.DefHash, Scope: scope, Args: canon}.String()
+	if hit, ok := r.cache.Get(ctx, key); ok {
+		return hit.Value, &hit, nil
+	}
+	v, _, err := r.cache.Flight(ctx, key, func(ctx context.Context) (any, error) {
+		raw, err := r.upstreams.Call(ctx, e.Upstream, e.Tool, args, e.Idempotent)
+		if err == nil && len(raw) <= r.maxEntry && !isErrorResult(raw) {
+			r.cache.Set(ctx, key, raw, e.Cache.TTL)
+		}
+		return raw, err
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return v.(json.RawMessage), nil, nil
+}
+
+// isErrorResult reports whether a raw tools/call result is a tool error (never cached).
+func isErrorResult(raw json.RawMessage) bool {
+	var r struct {
+		IsError bool `json:"isError"`
+	}
+	return json.Unmarshal(raw, &r) != nil || r.IsError
 }
 
 // Codes of failures the gateway decides on a call, in _meta["io.switchboard/error"].code.

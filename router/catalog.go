@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
 
+	"github.com/switchboard-mcp/switchboard/cache"
 	"github.com/switchboard-mcp/switchboard/config"
 	"github.com/switchboard-mcp/switchboard/ratelimit"
 	"github.com/switchboard-mcp/switchboard/registry"
@@ -25,10 +27,32 @@ type Entry struct {
 	Limit ratelimit.Limit
 	// Idempotent tools (annotated idempotentHint or readOnlyHint) may be retried on another
 	// instance after a transport failure.
-	Idempotent   bool
+	Idempotent bool
+	// Cache is how the tool's results are cached; nil: not at all.
+	Cache *CacheRule
+	// DefHash identifies the definition, so a changed tool never gets old cached results.
+	DefHash      string
 	def          mcp.Tool
 	defJSON      []byte // def as clients receive it; compared to detect real changes
 	upstreamRate config.Rate
+	upstreamTTL  time.Duration
+}
+
+// CacheRule says how long a tool's results are cached, and whether one principal's result may
+// serve another (Shared: the result does not depend on who calls).
+type CacheRule struct {
+	TTL    time.Duration
+	Shared bool
+}
+
+// Policy is how the catalog gives each tool its rate limit and cache rule. A nil func gives none.
+type Policy struct {
+	// Limit gives the tool exposed as name, whose upstream set upstreamRate (zero: none), its
+	// rate limit.
+	Limit LimitFunc
+	// Cache gives the tool exposed as name its cache rule, from the upstream's own TTL for
+	// read-only tools and the tool's annotations; nil: not cached.
+	Cache func(name ExposedName, upstreamTTL time.Duration, annotations mcp.ToolAnnotation) *CacheRule
 }
 
 // LimitFunc gives the rate limit of the tool exposed as name, whose upstream set upstreamRate
@@ -65,9 +89,8 @@ func (c *Catalog) sameTools(o *Catalog) bool {
 // same listings always give the same catalog, whatever their order. A tool whose definition
 // cannot be used is left out and logged; nothing aborts the build.
 //
-// limitFor, when not nil, gives each tool its rate limit from its exposed name and its upstream's
-// own limit.
-func buildCatalog(listings []upstream.Listing, naming Naming, limitFor LimitFunc, log *slog.Logger) *Catalog {
+// policy gives each tool its rate limit and cache rule.
+func buildCatalog(listings []upstream.Listing, naming Naming, policy Policy, log *slog.Logger) *Catalog {
 	type candidate struct {
 		entry   *Entry
 		altered bool
@@ -82,7 +105,7 @@ func buildCatalog(listings []upstream.Listing, naming Naming, limitFor LimitFunc
 			}
 			name, altered := naming.candidate(l.Namespace, t.Name)
 			a := def.Annotations
-			e := &Entry{Upstream: l.Name, Tool: t.Name, def: def, upstreamRate: l.RateLimit,
+			e := &Entry{Upstream: l.Name, Tool: t.Name, def: def, upstreamRate: l.RateLimit, upstreamTTL: l.CacheTTL,
 				Idempotent: (a.IdempotentHint != nil && *a.IdempotentHint) || (a.ReadOnlyHint != nil && *a.ReadOnlyHint)}
 			byName[name] = append(byName[name], candidate{e, altered})
 		}
@@ -126,11 +149,15 @@ func buildCatalog(listings []upstream.Listing, naming Naming, limitFor LimitFunc
 
 	c.entries = make([]*Entry, 0, len(c.byName))
 	for _, e := range c.byName {
-		if limitFor != nil {
-			e.Limit = limitFor(e.Name, e.upstreamRate)
+		if policy.Limit != nil {
+			e.Limit = policy.Limit(e.Name, e.upstreamRate)
+		}
+		if policy.Cache != nil {
+			e.Cache = policy.Cache(e.Name, e.upstreamTTL, e.def.Annotations)
 		}
 		e.def.Name = string(e.Name)
 		e.defJSON, _ = json.Marshal(e.def) // cannot fail: exposedDefinition marshalled it already
+		e.DefHash = cache.DefinitionHash(e.defJSON)
 		c.entries = append(c.entries, e)
 	}
 	slices.SortFunc(c.entries, func(a, b *Entry) int { return cmp.Compare(a.Name, b.Name) })

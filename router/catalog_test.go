@@ -59,7 +59,7 @@ func TestCatalogNames(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			c := buildCatalog(tc.listings, defaultNaming, nil, quiet)
+			c := buildCatalog(tc.listings, defaultNaming, Policy{}, quiet)
 			if got := names(c); !slices.Equal(got, tc.want) {
 				t.Errorf("got %v, want %v", got, tc.want)
 			}
@@ -73,7 +73,7 @@ func hashOf(key string) string {
 
 func TestCatalogRoutesToOriginalNames(t *testing.T) {
 	t.Parallel()
-	c := buildCatalog([]upstream.Listing{listing("a", "", "echo"), listing("b", "", "echo")}, defaultNaming, nil, quiet)
+	c := buildCatalog([]upstream.Listing{listing("a", "", "echo"), listing("b", "", "echo")}, defaultNaming, Policy{}, quiet)
 	for _, e := range c.Entries() {
 		got, ok := c.Lookup(string(e.Name))
 		if !ok || got.Tool != "echo" {
@@ -93,7 +93,7 @@ func TestCatalogRoutesToOriginalNames(t *testing.T) {
 func TestCatalogKeepsRawSchemas(t *testing.T) {
 	t.Parallel()
 	raw := `{"name":"pick","description":"d","inputSchema":{"$schema":"https://json-schema.org/draft/2020-12/schema","type":"object","oneOf":[{"required":["a"]},{"required":["b"]}]},"outputSchema":{"type":"object","additionalProperties":false},"execution":{"taskSupport":"required"}}`
-	c := buildCatalog([]upstream.Listing{{Name: "u", Namespace: "u", Tools: []upstream.Tool{{Name: "pick", Raw: json.RawMessage(raw)}}}}, defaultNaming, nil, quiet)
+	c := buildCatalog([]upstream.Listing{{Name: "u", Namespace: "u", Tools: []upstream.Tool{{Name: "pick", Raw: json.RawMessage(raw)}}}}, defaultNaming, Policy{}, quiet)
 	if c.Len() != 1 {
 		t.Fatalf("want 1 tool, got %d", c.Len())
 	}
@@ -116,7 +116,7 @@ func TestCatalogLeavesOutBrokenDefinitions(t *testing.T) {
 		{Name: "noschema", Raw: json.RawMessage(`{"name":"noschema"}`)},
 		{Name: "badschema", Raw: json.RawMessage(`{"name":"badschema","inputSchema":[1]}`)},
 		tool("fine"),
-	}}}, defaultNaming, nil, quiet)
+	}}}, defaultNaming, Policy{}, quiet)
 	if got := names(c); !slices.Equal(got, []string{"u__fine"}) {
 		t.Errorf("got %v, want only u__fine", got)
 	}
@@ -124,14 +124,14 @@ func TestCatalogLeavesOutBrokenDefinitions(t *testing.T) {
 
 func TestCatalogSameTools(t *testing.T) {
 	t.Parallel()
-	a := buildCatalog([]upstream.Listing{listing("a", "a", "x", "y")}, defaultNaming, nil, quiet)
-	b := buildCatalog([]upstream.Listing{listing("a", "a", "y", "x")}, defaultNaming, nil, quiet)
+	a := buildCatalog([]upstream.Listing{listing("a", "a", "x", "y")}, defaultNaming, Policy{}, quiet)
+	b := buildCatalog([]upstream.Listing{listing("a", "a", "y", "x")}, defaultNaming, Policy{}, quiet)
 	if !a.sameTools(b) {
 		t.Error("the same tools in another order must count as no change")
 	}
 	changed := listing("a", "a", "x", "y")
 	changed.Tools[0].Raw = json.RawMessage(`{"name":"x","description":"new","inputSchema":{"type":"object"}}`)
-	if a.sameTools(buildCatalog([]upstream.Listing{changed}, defaultNaming, nil, quiet)) {
+	if a.sameTools(buildCatalog([]upstream.Listing{changed}, defaultNaming, Policy{}, quiet)) {
 		t.Error("a changed description must count as a change")
 	}
 }
@@ -154,8 +154,8 @@ func FuzzExposedNames(f *testing.F) {
 			{Name: "one", Namespace: ns1, Tools: []upstream.Tool{tool(tool1)}},
 			{Name: "two", Namespace: ns2, Tools: []upstream.Tool{tool(tool2)}},
 		}
-		c := buildCatalog(in, defaultNaming, nil, quiet)
-		reversed := buildCatalog([]upstream.Listing{in[1], in[0]}, defaultNaming, nil, quiet)
+		c := buildCatalog(in, defaultNaming, Policy{}, quiet)
+		reversed := buildCatalog([]upstream.Listing{in[1], in[0]}, defaultNaming, Policy{}, quiet)
 		if !slices.Equal(names(c), names(reversed)) {
 			t.Fatalf("names depend on order: %v vs %v", names(c), names(reversed))
 		}

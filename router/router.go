@@ -14,6 +14,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
+	"github.com/switchboard-mcp/switchboard/cache"
 	"github.com/switchboard-mcp/switchboard/ratelimit"
 	"github.com/switchboard-mcp/switchboard/registry"
 	"github.com/switchboard-mcp/switchboard/upstream"
@@ -39,8 +40,12 @@ type Options struct {
 	// nil for every tool. Nil View: everyone may use every tool. A tool outside a caller's view
 	// is unknown to it.
 	View func(ctx context.Context) func(name string) bool
-	// Limits gives each tool its per principal rate limit; nil: no limits.
-	Limits LimitFunc
+	// Policy gives each tool its rate limit and cache rule.
+	Policy Policy
+	// Cache holds cached results; nil: nothing is cached.
+	Cache *cache.Cache
+	// MaxEntryBytes: results larger than this are not cached.
+	MaxEntryBytes int
 	// MaxBuckets bounds the rate limiter's table. Default 100000.
 	MaxBuckets int
 }
@@ -49,8 +54,10 @@ type Options struct {
 type Router struct {
 	upstreams Upstreams
 	naming    Naming
-	limits    LimitFunc
+	policy    Policy
 	limiter   *ratelimit.Limiter
+	cache     *cache.Cache
+	maxEntry  int
 	log       *slog.Logger
 	mcp       *server.MCPServer
 	http      *server.StreamableHTTPServer
@@ -65,7 +72,11 @@ func New(ups Upstreams, opts Options, log *slog.Logger) *Router {
 	if opts.MaxBuckets <= 0 {
 		opts.MaxBuckets = 100_000
 	}
-	r := &Router{upstreams: ups, naming: opts.Naming, limits: opts.Limits, limiter: ratelimit.New(opts.MaxBuckets), log: log}
+	if opts.Cache == nil {
+		opts.Policy.Cache = nil // nothing to cache into
+	}
+	r := &Router{upstreams: ups, naming: opts.Naming, policy: opts.Policy, limiter: ratelimit.New(opts.MaxBuckets),
+		cache: opts.Cache, maxEntry: opts.MaxEntryBytes, log: log}
 	serverOpts := []server.ServerOption{
 		server.WithToolCapabilities(true),
 		server.WithPaginationLimit(opts.PageSize),
@@ -153,7 +164,7 @@ func (r *Router) Run(ctx context.Context, changes <-chan struct{}) {
 func (r *Router) Rebuild() {
 	r.rebuildMu.Lock()
 	defer r.rebuildMu.Unlock()
-	next := buildCatalog(r.upstreams.Listings(), r.naming, r.limits, r.log)
+	next := buildCatalog(r.upstreams.Listings(), r.naming, r.policy, r.log)
 	prev := r.catalog.Swap(next) // limits may have changed even when the tools did not
 	if prev.sameTools(next) {
 		return

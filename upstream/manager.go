@@ -312,6 +312,8 @@ type Listing struct {
 	Tools     []Tool
 	// RateLimit is the upstream's own per principal, per tool limit (Consul mcp_rate_limit).
 	RateLimit config.Rate
+	// CacheTTL is the upstream's own TTL for its readOnlyHint tools (Consul mcp_cache_ttl).
+	CacheTTL time.Duration
 }
 
 // Listings returns the listing of every upstream that was listed at least once, sorted by name.
@@ -319,7 +321,7 @@ func (m *Manager) Listings() []Listing {
 	var out []Listing
 	for _, u := range m.Upstreams() {
 		if tools, ok := u.Tools(); ok {
-			out = append(out, Listing{Name: u.Desc.Name, Namespace: u.Desc.Namespace, Tools: tools, RateLimit: u.Desc.RateLimit})
+			out = append(out, Listing{Name: u.Desc.Name, Namespace: u.Desc.Namespace, Tools: tools, RateLimit: u.Desc.RateLimit, CacheTTL: u.Desc.CacheTTL})
 		}
 	}
 	return out

@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
@@ -73,6 +74,33 @@ func newServer(name string, enableExit bool) *server.MCPServer {
 		mcp.WithNumber("bytes", mcp.Required()),
 		readOnly,
 	), payload)
+
+	// counter lets tests see, from outside, how often the upstream really ran: a cached call
+	// answers an old count, a real one a new count.
+	var calls atomic.Int64
+	s.AddTool(mcp.NewTool("counter",
+		mcp.WithDescription("Counts its calls and answers the count. delay_ms waits first; fail answers a tool error; pad adds that many bytes."),
+		mcp.WithNumber("delay_ms"), mcp.WithBoolean("fail"), mcp.WithNumber("pad"),
+		readOnly,
+	), func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		select {
+		case <-time.After(time.Duration(req.GetFloat("delay_ms", 0)) * time.Millisecond):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		n := calls.Add(1)
+		if req.GetBool("fail", false) {
+			return mcp.NewToolResultErrorf("failure %d", n), nil
+		}
+		pad := min(max(int(req.GetFloat("pad", 0)), 0), maxPayloadBytes)
+		return mcp.NewToolResultText(fmt.Sprint(n) + strings.Repeat(" ", pad)), nil
+	})
+	s.AddTool(mcp.NewTool("counter_peek",
+		mcp.WithDescription("Answers the count of counter calls without counting."),
+		readOnly,
+	), func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		return mcp.NewToolResultText(fmt.Sprint(calls.Load())), nil
+	})
 
 	extra := mcp.NewTool("extra", mcp.WithDescription("Present only while toggled on by toggle_extra."), readOnly)
 	var mu sync.Mutex

@@ -49,9 +49,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 
 	cfg, err := config.Load(*path)
-	if err == nil {
-		err = supported(cfg)
-	}
 	if err != nil {
 		var errs config.Errors
 		if errors.As(err, &errs) {
@@ -76,20 +73,4 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
-}
-
-// supported refuses config sections this build parses but does not enforce yet: running without
-// a configured auth, limit or cache would silently give less than the operator asked for.
-func supported(cfg *config.Config) error {
-	var errs config.Errors
-	notYet := func(path string) {
-		errs = append(errs, config.FieldError{Path: path, Msg: "not supported by this version of switchboard yet"})
-	}
-	if cfg.Cache.Redis != nil || len(cfg.Cache.Tools) > 0 {
-		notYet("cache")
-	}
-	if len(errs) > 0 {
-		return errs
-	}
-	return nil
 }

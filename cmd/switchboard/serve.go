@@ -9,13 +9,15 @@ import (
 	"math"
 	"net"
 	"net/http"
-	"path"
-	"slices"
 	"sync"
 	"time"
 
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/redis/go-redis/v9"
+
 	"github.com/switchboard-mcp/switchboard/admin"
 	"github.com/switchboard-mcp/switchboard/authn"
+	"github.com/switchboard-mcp/switchboard/cache"
 	"github.com/switchboard-mcp/switchboard/config"
 	"github.com/switchboard-mcp/switchboard/ratelimit"
 	"github.com/switchboard-mcp/switchboard/registry"
@@ -67,12 +69,18 @@ func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) er
 		auth, view = startAuth(runCtx, cfg, ready, log)
 	}
 
+	responses, err := newCache(cfg.Cache, log)
+	if err != nil {
+		return err
+	}
 	rt := router.New(manager, router.Options{
-		Naming:   router.Naming{Separator: cfg.Naming.Separator, MaxLength: cfg.Naming.MaxLength},
-		PageSize: cfg.PageSize,
-		Version:  version,
-		View:     view,
-		Limits:   limitFunc(cfg.Limits),
+		Naming:        router.Naming{Separator: cfg.Naming.Separator, MaxLength: cfg.Naming.MaxLength},
+		PageSize:      cfg.PageSize,
+		Version:       version,
+		View:          view,
+		Policy:        router.Policy{Limit: limitFunc(cfg.Limits), Cache: cacheRuleFunc(cfg.Cache)},
+		Cache:         responses,
+		MaxEntryBytes: cfg.Cache.MaxEntryBytes,
 	}, log)
 	go rt.Run(runCtx, manager.Changes())
 
@@ -120,6 +128,16 @@ func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) er
 		adminMux = http.NewServeMux()
 	}
 	admin.Register(adminMux, ready, details)
+	admin.RegisterCachePurge(adminMux, func(ctx context.Context, upstreamName, tool string) (int, error) {
+		if tool != "" { // an exposed name: the cache knows tools by upstream and original name
+			e, ok := rt.Catalog().Lookup(tool)
+			if !ok {
+				return 0, fmt.Errorf("unknown tool %q", tool)
+			}
+			return responses.Purge(ctx, string(e.Upstream), e.Tool)
+		}
+		return responses.Purge(ctx, upstreamName, "")
+	})
 
 	servers := []*http.Server{{Handler: mcpMux, ReadHeaderTimeout: 10 * time.Second}}
 	listeners := []net.Listener{mcpLn}
@@ -164,19 +182,9 @@ func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) er
 // limitFunc resolves each tool's rate limit: limits.tools by exact name, then by glob (sorted),
 // then the upstream's own mcp_rate_limit, then limits.default; none when nothing applies.
 func limitFunc(l config.Limits) router.LimitFunc {
-	var globs []string
-	for name := range l.Tools {
-		globs = append(globs, name)
-	}
-	slices.Sort(globs)
 	return func(name router.ExposedName, upstreamRate config.Rate) ratelimit.Limit {
-		if lim, ok := l.Tools[string(name)]; ok {
+		if lim, ok := config.MatchTool(l.Tools, string(name)); ok {
 			return toLimit(lim)
-		}
-		for _, g := range globs {
-			if ok, _ := path.Match(g, string(name)); ok {
-				return toLimit(l.Tools[g])
-			}
 		}
 		if upstreamRate.PerSecond > 0 {
 			return toLimit(config.Limit{Rate: upstreamRate})
@@ -186,6 +194,37 @@ func limitFunc(l config.Limits) router.LimitFunc {
 		}
 		return ratelimit.Unlimited
 	}
+}
+
+// cacheRuleFunc resolves each tool's cache rule: cache.tools by exact name, then by glob, then
+// the upstream's mcp_cache_ttl for tools annotated readOnlyHint. A destructive tool is never
+// cached (destructiveHint counts only when readOnlyHint is not true, as the MCP spec reads).
+func cacheRuleFunc(c config.Cache) func(router.ExposedName, time.Duration, mcp.ToolAnnotation) *router.CacheRule {
+	return func(name router.ExposedName, upstreamTTL time.Duration, a mcp.ToolAnnotation) *router.CacheRule {
+		readOnly := a.ReadOnlyHint != nil && *a.ReadOnlyHint
+		if a.DestructiveHint != nil && *a.DestructiveHint && !readOnly {
+			return nil
+		}
+		if rule, ok := config.MatchTool(c.Tools, string(name)); ok {
+			return &router.CacheRule{TTL: rule.TTL.D(), Shared: rule.Shared}
+		}
+		if upstreamTTL > 0 && readOnly {
+			return &router.CacheRule{TTL: upstreamTTL}
+		}
+		return nil
+	}
+}
+
+// newCache returns the response cache: Redis when configured, else in process.
+func newCache(c config.Cache, log *slog.Logger) (*cache.Cache, error) {
+	if c.Redis == nil {
+		return cache.New(cache.NewMemory(c.MemoryBytes), time.Second, log), nil
+	}
+	opts, err := cache.RedisOptions(c.Redis)
+	if err != nil {
+		return nil, err
+	}
+	return cache.New(cache.NewRedis(redis.NewUniversalClient(opts)), c.Redis.Timeout.D(), log), nil
 }
 
 // toLimit defaults the burst to one second's worth of calls, at least 1.

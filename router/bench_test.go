@@ -1,0 +1,78 @@
+package router
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/switchboard-mcp/switchboard/cache"
+	"github.com/switchboard-mcp/switchboard/registry"
+	"github.com/switchboard-mcp/switchboard/upstream"
+)
+
+// instantUpstreams answers every call at once with a fixed result: what is measured is the
+// gateway's own work on a call.
+type instantUpstreams struct{ tools []upstream.Listing }
+
+func (u instantUpstreams) Listings() []upstream.Listing { return u.tools }
+func (u instantUpstreams) Call(context.Context, registry.ServiceName, string, json.RawMessage, bool) (json.RawMessage, error) {
+	return json.RawMessage(`{"content":[{"type":"text","text":"hello"}]}`), nil
+}
+
+// newBenchRouter returns a router over one upstream tool "demo__echo", cached or not, and the
+// session id of an initialized client session.
+func newBenchRouter(b *testing.B, cached bool) (http.Handler, string) {
+	opts := Options{Naming: defaultNaming, PageSize: 100, Version: "bench"}
+	if cached {
+		opts.Cache = cache.New(cache.NewMemory(1<<20), time.Second, quiet)
+		opts.MaxEntryBytes = 1 << 20
+		opts.Policy.Cache = func(ExposedName, time.Duration, mcp.ToolAnnotation) *CacheRule { return &CacheRule{TTL: time.Hour} }
+	}
+	r := New(instantUpstreams{tools: []upstream.Listing{listing("demo", "demo", "echo")}}, opts, quiet)
+	r.Rebuild()
+	h := r.Handler()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, mcpRequest(`{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"b","version":"1"}}}`, ""))
+	session := rec.Header().Get("Mcp-Session-Id")
+	if session == "" {
+		b.Fatalf("no session: %d %s", rec.Code, rec.Body.String())
+	}
+	return h, session
+}
+
+func mcpRequest(body, session string) *http.Request {
+	req := httptest.NewRequest(http.MethodPost, "http://127.0.0.1/mcp", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	if session != "" {
+		req.Header.Set("Mcp-Session-Id", session)
+		req.Header.Set("Mcp-Protocol-Version", "2025-11-25")
+	}
+	return req
+}
+
+// BenchmarkCall is the gateway's own cost of one tools/call over HTTP (no network): the miss
+// path (to an upstream that answers at once) and the cache-hit path.
+func BenchmarkCall(b *testing.B) {
+	for _, cached := range []bool{false, true} {
+		b.Run(fmt.Sprintf("cached=%v", cached), func(b *testing.B) {
+			h, session := newBenchRouter(b, cached)
+			body := `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"demo__echo","arguments":{"text":"hello"}}}`
+			b.ResetTimer()
+			for range b.N {
+				rec := httptest.NewRecorder()
+				h.ServeHTTP(rec, mcpRequest(body, session))
+				if rec.Code != 200 || !strings.Contains(rec.Body.String(), "hello") {
+					b.Fatalf("%d %s", rec.Code, rec.Body.String())
+				}
+			}
+		})
+	}
+}
