@@ -55,6 +55,7 @@ fuzz:
 	$(GO) test ./router -run '^$$' -fuzz '^FuzzExposedNames$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./router -run '^$$' -fuzz '^FuzzRewriteMessage$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./authn -run '^$$' -fuzz '^FuzzParseBearer$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./middleware -run '^$$' -fuzz '^FuzzCheckEnvelope$$' -fuzztime $(FUZZTIME)
 
 # Watch discovery work: a Consul dev agent, the gateway discovering from it, and two mcp-demo
 # instances registered as one service "demo". Ctrl-C stops everything.

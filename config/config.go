@@ -25,6 +25,11 @@ type Config struct {
 	Naming Naming `yaml:"naming"`
 	// PageSize is the number of tools in one tools/list page. Default 1000.
 	PageSize int `yaml:"page_size"`
+	// MaxRequestBytes bounds the body of a request to /mcp; larger ones get 413. Default 4 MiB.
+	MaxRequestBytes int `yaml:"max_request_bytes"`
+	// AllowedOrigins are browser origins (scheme://host[:port]) allowed to call /mcp, besides
+	// localhost ones. Requests without an Origin header (not from a browser) are always allowed.
+	AllowedOrigins []string `yaml:"allowed_origins"`
 	// Upstreams is the static source of upstream MCP servers.
 	Upstreams []Upstream `yaml:"upstreams"`
 	// Defaults holds gateway-wide defaults for upstream calls.
@@ -265,6 +270,9 @@ func (c *Config) applyDefaults() {
 	}
 	if c.PageSize == 0 {
 		c.PageSize = 1000
+	}
+	if c.MaxRequestBytes == 0 {
+		c.MaxRequestBytes = 4 << 20
 	}
 	if c.Naming.MaxLength == 0 {
 		c.Naming.MaxLength = 64

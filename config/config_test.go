@@ -80,6 +80,8 @@ func TestParseReportsEveryError(t *testing.T) {
 		{"bad separator", "naming: {separator: '.'}\nupstreams: [{name: a, url: http://h/mcp}]", []string{`naming.separator: want 1 to 8 characters`}},
 		{"max length range", "naming: {max_length: 8}\nupstreams: [{name: a, url: http://h/mcp}]", []string{"naming.max_length: want 16 to 128, got 8"}},
 		{"not an integer", "naming: {max_length: long}\nupstreams: [{name: a, url: http://h/mcp}]", []string{`naming.max_length: want an integer, got "long"`}},
+		{"origins and body limit", "allowed_origins: ['https://app.example.com', 'app.example.com', 'https://x/y']\nmax_request_bytes: 10\nupstreams: [{name: a, url: http://h/mcp}]",
+			[]string{"max_request_bytes: want at least 1024", "allowed_origins[1]: want scheme://host", "allowed_origins[2]: want scheme://host"}},
 		{"page size", "page_size: -3\nupstreams: [{name: a, url: http://h/mcp}]", []string{"page_size: want at least 1, got -3"}},
 		{"not a list", "upstreams: {name: a}", []string{"upstreams: want a list"}},
 		{"unauthenticated on all interfaces", "listen: 0.0.0.0:8080\nupstreams: [{name: a, url: http://h/mcp}]", []string{`auth.mode: "none" serves anyone`}},

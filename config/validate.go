@@ -46,6 +46,14 @@ func (c *Config) validate() Errors {
 		fail("naming.max_length", "want 16 to 128, got %d", c.Naming.MaxLength)
 	}
 
+	if c.MaxRequestBytes < 1024 {
+		fail("max_request_bytes", "want at least 1024, got %d", c.MaxRequestBytes)
+	}
+	for i, o := range c.AllowedOrigins {
+		if u, err := url.Parse(o); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+			fail(fmt.Sprintf("allowed_origins[%d]", i), "want scheme://host[:port], got %q", o)
+		}
+	}
 	if c.PageSize < 1 {
 		fail("page_size", "want at least 1, got %d", c.PageSize)
 	}

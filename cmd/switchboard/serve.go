@@ -9,6 +9,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/url"
 	"sync"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/switchboard-mcp/switchboard/authn"
 	"github.com/switchboard-mcp/switchboard/cache"
 	"github.com/switchboard-mcp/switchboard/config"
+	"github.com/switchboard-mcp/switchboard/middleware"
 	"github.com/switchboard-mcp/switchboard/ratelimit"
 	"github.com/switchboard-mcp/switchboard/registry"
 	"github.com/switchboard-mcp/switchboard/router"
@@ -119,6 +121,13 @@ func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) er
 	var mcpHandler http.Handler = rt.Handler()
 	if auth != nil {
 		mcpHandler = auth.Wrap(mcpHandler)
+	}
+	mcpHandler = middleware.Chain(mcpHandler,
+		middleware.Origin(append([]string{originOf(cfg.PublicURL)}, cfg.AllowedOrigins...)),
+		middleware.BodyLimit(int64(cfg.MaxRequestBytes)),
+		middleware.JSONRPC,
+	)
+	if auth != nil {
 		mcpMux.HandleFunc("GET "+authn.MetadataPath, auth.ServeMetadata)
 		mcpMux.HandleFunc("GET "+authn.MetadataPath+"/mcp", auth.ServeMetadata)
 	}
@@ -139,10 +148,11 @@ func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) er
 		return responses.Purge(ctx, upstreamName, "")
 	})
 
-	servers := []*http.Server{{Handler: mcpMux, ReadHeaderTimeout: 10 * time.Second}}
+	withRecover := middleware.Recover(log)
+	servers := []*http.Server{{Handler: withRecover(mcpMux), ReadHeaderTimeout: 10 * time.Second}}
 	listeners := []net.Listener{mcpLn}
 	if adminLn != mcpLn {
-		servers = append(servers, &http.Server{Handler: adminMux, ReadHeaderTimeout: 10 * time.Second})
+		servers = append(servers, &http.Server{Handler: withRecover(adminMux), ReadHeaderTimeout: 10 * time.Second})
 		listeners = append(listeners, adminLn)
 	}
 	failed := make(chan error, len(servers))
@@ -213,6 +223,15 @@ func cacheRuleFunc(c config.Cache) func(router.ExposedName, time.Duration, mcp.T
 		}
 		return nil
 	}
+}
+
+// originOf returns the origin (scheme://host[:port]) of a URL.
+func originOf(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	return u.Scheme + "://" + u.Host
 }
 
 // newCache returns the response cache: Redis when configured, else in process.

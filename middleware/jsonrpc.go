@@ -1,0 +1,93 @@
+package middleware
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+)
+
+// JSON-RPC error codes the envelope check answers with.
+const (
+	codeParseError     = -32700
+	codeInvalidRequest = -32600
+)
+
+// CheckEnvelope returns nil when body is one well-formed JSON-RPC 2.0 message (a request, a
+// notification or a response), else the JSON-RPC error to answer with and the id to answer to.
+func CheckEnvelope(body []byte) (id json.RawMessage, code int, msg string) {
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) > 0 && trimmed[0] == '[' {
+		return nil, codeInvalidRequest, "batches are not supported (MCP 2025-06-18 and later)"
+	}
+	if !json.Valid(trimmed) {
+		return nil, codeParseError, "parse error: the body is not JSON"
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(trimmed, &m); err != nil {
+		return nil, codeInvalidRequest, "invalid request: a JSON-RPC message is a JSON object"
+	}
+	id = m["id"]
+	var version string
+	if err := json.Unmarshal(m["jsonrpc"], &version); err != nil || version != "2.0" {
+		return id, codeInvalidRequest, `invalid request: "jsonrpc" must be "2.0"`
+	}
+	if len(id) > 0 && !validID(id) {
+		return nil, codeInvalidRequest, "invalid request: the id must be a string or a number"
+	}
+	if method, ok := m["method"]; ok {
+		var name string
+		if err := json.Unmarshal(method, &name); err != nil || name == "" {
+			return id, codeInvalidRequest, `invalid request: "method" must be a non-empty string`
+		}
+		if params, ok := m["params"]; ok && !bytes.Equal(params, []byte("null")) && (len(params) == 0 || params[0] != '{') {
+			return id, codeInvalidRequest, `invalid request: "params" must be an object`
+		}
+		return nil, 0, ""
+	}
+	_, hasResult := m["result"]
+	_, hasError := m["error"]
+	if len(id) == 0 || hasResult == hasError {
+		return id, codeInvalidRequest, `invalid request: a message without "method" must be a response with an id and either "result" or "error"`
+	}
+	return nil, 0, ""
+}
+
+func validID(id json.RawMessage) bool {
+	var s string
+	var f float64
+	return json.Unmarshal(id, &s) == nil || json.Unmarshal(id, &f) == nil
+}
+
+// JSONRPC answers POSTs whose body is not one well-formed JSON-RPC 2.0 message with the
+// JSON-RPC error (-32700 or -32600) and HTTP 400, before they reach the MCP server. It reads
+// the body, so it must come after BodyLimit.
+func JSONRPC(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost || r.Body == nil {
+			next.ServeHTTP(w, r)
+			return
+		}
+		var buf bytes.Buffer
+		if _, err := buf.ReadFrom(r.Body); err != nil {
+			http.Error(w, "reading the request body: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		body := buf.Bytes()
+		if id, code, msg := CheckEnvelope(body); code != 0 {
+			if len(id) == 0 {
+				id = json.RawMessage("null")
+			}
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusBadRequest)
+			fmt.Fprintf(w, `{"jsonrpc":"2.0","id":%s,"error":{"code":%d,"message":%q}}`+"\n", id, code, msg)
+			return
+		}
+		r.Body = readCloser{bytes.NewReader(body)}
+		next.ServeHTTP(w, r)
+	})
+}
+
+type readCloser struct{ *bytes.Reader }
+
+func (readCloser) Close() error { return nil }
