@@ -40,7 +40,12 @@ consul:
 redis:
 	scripts/ensure-redis.sh
 
-test: e2e/node/node_modules/.installed consul redis
+# The official MCP conformance suite, with the Node 22 it needs, from npm.
+e2e/conformance/node_modules/.installed: e2e/conformance/package.json e2e/conformance/package-lock.json
+	npm ci --prefix e2e/conformance --no-audit --no-fund --loglevel=error
+	touch $@
+
+test: e2e/node/node_modules/.installed e2e/conformance/node_modules/.installed consul redis
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 12m ./...
 
@@ -76,7 +81,7 @@ demo-consul: build consul
 	$(BIN)/switchboard serve --config $$tmp/switchboard.yaml
 
 # Benchmarks; figures and how to read them are in docs/BENCHMARKS.md.
-bench: e2e/node/node_modules/.installed consul redis
+bench: e2e/node/node_modules/.installed e2e/conformance/node_modules/.installed consul redis
 	$(GO) test ./authn ./ratelimit ./upstream ./cache -run '^$$' -bench . -benchtime 2s -count 3
 	$(GO) test ./e2e -run '^$$' -bench . -benchtime 3s -count 3
 

