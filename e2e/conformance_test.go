@@ -18,13 +18,6 @@ import (
 // gateway. docs/conformance.md has the table.
 var gatewayGaps = map[string]string{
 	"completion-complete":           "completion/complete is not proxied yet",
-	"logging-set-level":             "logging/setLevel is not proxied yet",
-	"tools-call-with-logging":       "notifications/message from an upstream during a call are not forwarded yet",
-	"tools-call-with-progress":      "notifications/progress from an upstream are not forwarded yet",
-	"tools-call-sampling":           "sampling/createMessage from an upstream is not routed to the calling client yet",
-	"tools-call-elicitation":        "elicitation/create from an upstream is not routed to the calling client yet",
-	"elicitation-sep1034-defaults":  "elicitation/create from an upstream is not routed to the calling client yet",
-	"elicitation-sep1330-enums":     "elicitation/create from an upstream is not routed to the calling client yet",
 	"prompts-list":                  "prompts are not aggregated yet",
 	"prompts-get-simple":            "prompts are not aggregated yet",
 	"prompts-get-with-args":         "prompts are not aggregated yet",
@@ -38,8 +31,11 @@ var gatewayGaps = map[string]string{
 	"resources-unsubscribe":         "resources are not aggregated yet",
 }
 
-// flaky scenarios fail now and then against the upstream itself (mcp-go's conformance server
-// can drop the last notification before a response); they are rerun before they count.
+// flaky scenarios fail now and then against the upstream itself: mcp-go's conformance server
+// drops the last notification before a response (it runs without an event store), so they pass
+// in about one run of four, directly or not. They are reported, not judged here; what the gateway
+// does with progress and log messages is tested deterministically in
+// TestProgressAndLogsReachTheCallingClient, against an upstream that drops nothing.
 var flaky = []string{"tools-call-with-logging", "tools-call-with-progress"}
 
 // timestamp ends the name of each scenario's result folder.
@@ -109,12 +105,6 @@ func TestConformanceThroughTheGateway(t *testing.T) {
 
 	upstream := runConformance(t, direct, "")
 	through := runConformance(t, gw.URL, "")
-	rerun := func(url, scenario string, r scenarioResult) scenarioResult {
-		for i := 0; !r.ok() && i < 3 && slices.Contains(flaky, scenario); i++ {
-			r = runConformance(t, url, scenario)[scenario]
-		}
-		return r
-	}
 
 	var table strings.Builder
 	table.WriteString("| scenario | upstream directly | through the gateway |\n|---|---|---|\n")
@@ -130,10 +120,11 @@ func TestConformanceThroughTheGateway(t *testing.T) {
 		return
 	}
 	for _, name := range names {
-		u, g := rerun(direct, name, upstream[name]), rerun(gw.URL, name, through[name])
+		u, g := upstream[name], through[name]
 		fmt.Fprintf(&table, "| %s | %d/%d | %d/%d |\n", name, u.passed, u.passed+u.failed, g.passed, g.passed+g.failed)
 		_, gap := gatewayGaps[name]
 		switch {
+		case slices.Contains(flaky, name):
 		case u.ok() && !g.ok() && !gap:
 			t.Errorf("%s passes against the upstream but not through the gateway: %v", name, g.failures)
 		case gap && g.ok():
@@ -143,7 +134,7 @@ func TestConformanceThroughTheGateway(t *testing.T) {
 	up, uf := sum(upstream)
 	gp, gf := sum(through)
 	fmt.Fprintf(&table, "| **total checks** | %d/%d | %d/%d |\n", up, up+uf, gp, gp+gf)
-	t.Logf("conformance (first runs; flaky scenarios rerun up to 3 times before judging):\n%s", table.String())
+	t.Logf("conformance:\n%s", table.String())
 	if path := os.Getenv("CONFORMANCE_TABLE"); path != "" {
 		_ = os.WriteFile(path, []byte(table.String()), 0o644)
 	}

@@ -28,6 +28,11 @@ func (r *Router) callTool(ctx context.Context, req mcp.CallToolRequest) (*mcp.Ca
 	if ok, wait := r.limiter.Allow(string(entry.Name), principalKey(ctx), entry.Limit); !ok {
 		return rateLimited(entry, wait), nil
 	}
+	var token any
+	if req.Params.Meta != nil {
+		token = req.Params.Meta.ProgressToken
+	}
+	ctx = upstream.WithDownstream(ctx, &callDownstream{mcp: r.mcp, levels: &r.levels, ctx: ctx, token: token})
 	raw, hit, err := r.fetch(ctx, entry, req.Params.RawArguments)
 	if err != nil {
 		return r.callError(ctx, entry, err)

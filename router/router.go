@@ -65,6 +65,7 @@ type Router struct {
 	rebuildMu sync.Mutex // one rebuild at a time, so an older listing never replaces a newer one
 	inFlight  atomic.Int64
 	draining  atomic.Bool
+	levels    logLevels
 }
 
 // New returns a Router with an empty catalog; Run fills it.
@@ -77,8 +78,12 @@ func New(ups Upstreams, opts Options, log *slog.Logger) *Router {
 	}
 	r := &Router{upstreams: ups, naming: opts.Naming, policy: opts.Policy, limiter: ratelimit.New(opts.MaxBuckets),
 		cache: opts.Cache, maxEntry: opts.MaxEntryBytes, log: log}
+	hooks := &server.Hooks{}
+	r.levels.hooks(hooks)
 	serverOpts := []server.ServerOption{
+		server.WithHooks(hooks),
 		server.WithToolCapabilities(true),
+		server.WithLogging(),
 		server.WithPaginationLimit(opts.PageSize),
 		server.WithRecovery(),
 	}
@@ -105,6 +110,7 @@ func New(ups Upstreams, opts Options, log *slog.Logger) *Router {
 		server.WithStateful(true),
 		server.WithSessionIdleTTL(30*time.Minute),
 		server.WithHeartbeatInterval(25*time.Second),
+		server.WithEventStore(newEventStore(256, 4<<20)),
 		server.WithStreamableHTTPLogger(log),
 	)
 	r.catalog.Store(&Catalog{byName: map[ExposedName]*Entry{}})

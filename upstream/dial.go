@@ -75,7 +75,11 @@ func clientCredentials(o *config.OAuth2, base *http.Client) *http.Client {
 
 // dial connects to inst and completes the MCP handshake within connectTimeout. life bounds the
 // session itself (the SSE stream, the child process); it outlives the dial.
-func (d *dialer) dial(life context.Context, inst registry.Instance, connectTimeout time.Duration, onNotify func(mcp.JSONRPCNotification)) (*conn, error) {
+//
+// onNotify gets the upstream's notifications; onRequest answers the requests it sends its client
+// (sampling, elicitation, roots), which the gateway declares it can handle.
+func (d *dialer) dial(life context.Context, inst registry.Instance, connectTimeout time.Duration,
+	onNotify func(mcp.JSONRPCNotification), onRequest transport.RequestHandler) (*conn, error) {
 	c := &conn{dead: make(chan struct{})}
 	var tr transport.Interface
 	switch inst.Transport {
@@ -120,11 +124,22 @@ func (d *dialer) dial(life context.Context, inst registry.Instance, connectTimeo
 		c.close()
 		return nil, fmt.Errorf("starting transport: %w", err)
 	}
+	if b, ok := tr.(transport.BidirectionalInterface); ok {
+		b.SetRequestHandler(onRequest) // after Start, which installs the client library's own
+	}
 	ctx, cancel := context.WithTimeout(life, connectTimeout)
 	defer cancel()
 	_, err := c.client.Initialize(ctx, mcp.InitializeRequest{Params: mcp.InitializeParams{
 		ProtocolVersion: mcp.LATEST_LEGACY_PROTOCOL_VERSION,
 		ClientInfo:      mcp.Implementation{Name: "switchboard", Version: Version},
+		// The gateway passes these on to the client of the call that asks.
+		Capabilities: mcp.ClientCapabilities{
+			Roots: &struct {
+				ListChanged bool `json:"listChanged,omitempty"`
+			}{},
+			Sampling:    &mcp.SamplingCapability{},
+			Elicitation: &mcp.ElicitationCapability{Form: &struct{}{}},
+		},
 	}})
 	if err != nil {
 		c.close()

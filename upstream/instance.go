@@ -23,7 +23,7 @@ import (
 // Timings of the supervisor. Variables, not constants, so tests of reconnection need not wait
 // for production back-offs.
 var (
-	healthInterval = 15 * time.Second // how often an idle session is pinged
+	healthInterval = 5 * time.Second // how often an idle session is pinged (and so hears what an idle HTTP upstream announced)
 	pingTimeout    = 5 * time.Second
 	backoffMin     = 200 * time.Millisecond
 	backoffMax     = 30 * time.Second
@@ -42,6 +42,7 @@ type Instance struct {
 	breaker   *gobreaker.CircuitBreaker[json.RawMessage]
 	openUntil atomic.Int64  // unix nanoseconds when an open breaker lets a probe through
 	slots     chan struct{} // the bulkhead: one token per call in flight
+	calls     *calls        // calls in flight with a client to report to
 	log       *slog.Logger
 	changed   func() // tools or status changed; must not block
 
@@ -75,6 +76,7 @@ func newInstance(desc registry.Upstream, spec registry.Instance, hc *http.Client
 		spec: spec, name: desc.Name, timeout: desc.Timeout, settings: s,
 		dialer: &dialer{http: hc, log: log}, log: log, changed: changed,
 		slots:   make(chan struct{}, max(s.MaxConcurrent, 1)),
+		calls:   newCalls(),
 		relist:  make(chan struct{}, 1),
 		suspect: make(chan struct{}, 1),
 		tried:   make(chan struct{}),
@@ -131,11 +133,17 @@ func (in *Instance) setTried() { in.markTried.Do(func() { close(in.tried) }) }
 func (in *Instance) session(ctx context.Context) (connected time.Time, err error) {
 	onNotify := func(n mcp.JSONRPCNotification) {
 		// Runs on the transport's reader: never block it, never call the upstream from here.
-		if n.Method == string(mcp.MethodNotificationToolsListChanged) {
+		switch {
+		case n.Method == string(mcp.MethodNotificationToolsListChanged):
 			signal(in.relist)
+		case in.calls.forwardProgress(n):
+		case n.Method == string(mcp.MethodNotificationMessage):
+			if d := in.calls.only(); d != nil { // see Downstream: never a client it may not be for
+				d.Notify(n.Method, n.Params.AdditionalFields)
+			}
 		}
 	}
-	c, err := in.dialer.dial(ctx, in.spec, in.settings.ConnectTimeout, onNotify)
+	c, err := in.dialer.dial(ctx, in.spec, in.settings.ConnectTimeout, onNotify, in.serveRequest)
 	if err != nil {
 		return connected, err
 	}
@@ -239,6 +247,13 @@ func (in *Instance) send(ctx context.Context, tool string, args json.RawMessage)
 		args = emptyObject // some servers reject a null or absent arguments object
 	}
 	params := map[string]any{"name": tool, "arguments": args}
+	if d := downstreamFrom(ctx); d != nil {
+		token, end := in.calls.begin(d)
+		defer end()
+		if token != "" {
+			params["_meta"] = map[string]any{"progressToken": token}
+		}
+	}
 	id := in.requestID()
 	resp, err := st.conn.rpc.SendRequest(callCtx, transport.JSONRPCRequest{
 		JSONRPC: mcp.JSONRPC_VERSION, ID: id, Method: string(mcp.MethodToolsCall), Params: params,

@@ -37,7 +37,9 @@ func main() {
 		return
 	}
 
-	var handler http.Handler = server.NewStreamableHTTPServer(s)
+	// The event store makes mcp-go deliver every notification of a call before its response
+	// (without one it can drop the last); it keeps a session's events until the session ends.
+	var handler http.Handler = server.NewStreamableHTTPServer(s, server.WithEventStore(server.NewInMemoryEventStore()))
 	path := "/mcp"
 	if *sse {
 		handler = server.NewSSEServer(s)

@@ -102,6 +102,30 @@ func newServer(name string, enableExit bool) *server.MCPServer {
 		return mcp.NewToolResultText(fmt.Sprint(calls.Load())), nil
 	})
 
+	s.AddTool(mcp.NewTool("chatty",
+		mcp.WithDescription("Sends count log messages and, when the caller asked for progress, count progress notifications, then answers."),
+		mcp.WithNumber("count", mcp.Required()),
+		mcp.WithString("tag", mcp.Description("put in every log message, to tell callers apart")),
+		readOnly,
+	), func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		n := min(max(int(req.GetFloat("count", 0)), 0), 1000)
+		tag := req.GetString("tag", "")
+		var token any
+		if req.Params.Meta != nil {
+			token = req.Params.Meta.ProgressToken
+		}
+		srv := server.ServerFromContext(ctx)
+		for i := 1; i <= n; i++ {
+			_ = srv.SendNotificationToClient(ctx, string(mcp.MethodNotificationMessage),
+				map[string]any{"level": "info", "logger": "chatty", "data": fmt.Sprintf("%s message %d of %d", tag, i, n)})
+			if token != nil {
+				_ = srv.SendNotificationToClient(ctx, string(mcp.MethodNotificationProgress),
+					map[string]any{"progressToken": token, "progress": i, "total": n})
+			}
+		}
+		return mcp.NewToolResultText(fmt.Sprintf("sent %d", n)), nil
+	})
+
 	extra := mcp.NewTool("extra", mcp.WithDescription("Present only while toggled on by toggle_extra."), readOnly)
 	var mu sync.Mutex
 	extraOn := false
