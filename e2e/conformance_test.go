@@ -16,20 +16,7 @@ import (
 // through the gateway, each with the reason. The test fails if one of them starts passing (so
 // the list only ever shrinks) and if any other scenario passes directly but not through the
 // gateway. docs/conformance.md has the table.
-var gatewayGaps = map[string]string{
-	"completion-complete":           "completion/complete is not proxied yet",
-	"prompts-list":                  "prompts are not aggregated yet",
-	"prompts-get-simple":            "prompts are not aggregated yet",
-	"prompts-get-with-args":         "prompts are not aggregated yet",
-	"prompts-get-embedded-resource": "prompts are not aggregated yet",
-	"prompts-get-with-image":        "prompts are not aggregated yet",
-	"resources-list":                "resources are not aggregated yet",
-	"resources-read-text":           "resources are not aggregated yet",
-	"resources-read-binary":         "resources are not aggregated yet",
-	"resources-templates-read":      "resources are not aggregated yet",
-	"resources-subscribe":           "resources are not aggregated yet",
-	"resources-unsubscribe":         "resources are not aggregated yet",
-}
+var gatewayGaps = map[string]string{}
 
 // flaky scenarios fail now and then against the upstream itself: mcp-go's conformance server
 // drops the last notification before a response (it runs without an event store), so they pass

@@ -22,6 +22,9 @@ import (
 type instantUpstreams struct{ tools []upstream.Listing }
 
 func (u instantUpstreams) Listings() []upstream.Listing { return u.tools }
+func (u instantUpstreams) Request(context.Context, registry.ServiceName, string, map[string]any) (json.RawMessage, error) {
+	return json.RawMessage(`{}`), nil
+}
 func (u instantUpstreams) Call(context.Context, registry.ServiceName, string, json.RawMessage, bool) (json.RawMessage, error) {
 	return json.RawMessage(`{"content":[{"type":"text","text":"hello"}]}`), nil
 }

@@ -3,6 +3,7 @@
 package router
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
@@ -27,6 +28,8 @@ type Upstreams interface {
 	// Call sends tools/call for tool (the upstream's own name) to upstream name; idempotent
 	// calls may be retried on another instance after a transport failure.
 	Call(ctx context.Context, name registry.ServiceName, tool string, args json.RawMessage, idempotent bool) (json.RawMessage, error)
+	// Request sends another request (prompts/get, resources/read, ...) to upstream name.
+	Request(ctx context.Context, name registry.ServiceName, method string, params map[string]any) (json.RawMessage, error)
 }
 
 // Options configure a Router.
@@ -66,6 +69,8 @@ type Router struct {
 	inFlight  atomic.Int64
 	draining  atomic.Bool
 	levels    logLevels
+	extras    atomic.Pointer[extras]
+	subs      subscriptions
 }
 
 // New returns a Router with an empty catalog; Run fills it.
@@ -80,9 +85,15 @@ func New(ups Upstreams, opts Options, log *slog.Logger) *Router {
 		cache: opts.Cache, maxEntry: opts.MaxEntryBytes, log: log}
 	hooks := &server.Hooks{}
 	r.levels.hooks(hooks)
+	r.subs.hooks(r, hooks)
 	serverOpts := []server.ServerOption{
 		server.WithHooks(hooks),
 		server.WithToolCapabilities(true),
+		server.WithPromptCapabilities(true),
+		server.WithResourceCapabilities(true, true),
+		server.WithCompletions(),
+		server.WithPromptCompletionProvider(completions{r}),
+		server.WithResourceCompletionProvider(completions{r}),
 		server.WithLogging(),
 		server.WithPaginationLimit(opts.PageSize),
 		server.WithRecovery(),
@@ -114,6 +125,7 @@ func New(ups Upstreams, opts Options, log *slog.Logger) *Router {
 		server.WithStreamableHTTPLogger(log),
 	)
 	r.catalog.Store(&Catalog{byName: map[ExposedName]*Entry{}})
+	r.extras.Store(&extras{promptByName: map[string]*extraEntry{}, resourceByURI: map[string]*extraEntry{}})
 	return r
 }
 
@@ -170,7 +182,12 @@ func (r *Router) Run(ctx context.Context, changes <-chan struct{}) {
 func (r *Router) Rebuild() {
 	r.rebuildMu.Lock()
 	defer r.rebuildMu.Unlock()
-	next := buildCatalog(r.upstreams.Listings(), r.naming, r.policy, r.log)
+	listings := r.upstreams.Listings()
+	x := buildExtras(listings, r.naming, r.log)
+	if prevX := r.extras.Swap(x); !bytes.Equal(prevX.json, x.json) {
+		r.registerExtras(x)
+	}
+	next := buildCatalog(listings, r.naming, r.policy, r.log)
 	prev := r.catalog.Swap(next) // limits may have changed even when the tools did not
 	if prev.sameTools(next) {
 		return

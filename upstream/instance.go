@@ -43,8 +43,10 @@ type Instance struct {
 	openUntil atomic.Int64  // unix nanoseconds when an open breaker lets a probe through
 	slots     chan struct{} // the bulkhead: one token per call in flight
 	calls     *calls        // calls in flight with a client to report to
-	log       *slog.Logger
-	changed   func() // tools or status changed; must not block
+	// resourceUpdated, if set, gets the upstream's notifications/resources/updated.
+	resourceUpdated func(registry.ServiceName, string)
+	log             *slog.Logger
+	changed         func() // tools or status changed; must not block
 
 	state     atomic.Pointer[instanceState]
 	inFlight  atomic.Int64
@@ -59,7 +61,7 @@ type Instance struct {
 // instanceState is an immutable view of an instance, swapped whole.
 type instanceState struct {
 	conn    *conn  // nil while disconnected
-	tools   []Tool // last known list; kept while disconnected so the catalog does not flap
+	lists   Lists  // last known lists; kept while disconnected so the catalog does not flap
 	listed  bool   // tools is a real list (the instance was listed at least once)
 	digest  string // identifies tools, to compare replicas' lists
 	lastErr error  // why the instance is down; nil when connected
@@ -114,7 +116,7 @@ func (in *Instance) run(ctx context.Context) {
 		if !connected.IsZero() && time.Since(connected) > healthyFor {
 			bo.Reset() // it was healthy for a good while: this is a fresh failure, retry soon
 		}
-		in.state.Store(&instanceState{tools: old.tools, listed: old.listed, digest: old.digest, lastErr: err, since: time.Now()})
+		in.state.Store(&instanceState{lists: old.lists, listed: old.listed, digest: old.digest, lastErr: err, since: time.Now()})
 		in.changed()
 		wait := bo.Next()
 		in.log.Warn("upstream unavailable", "err", err, "retry_in", wait.Round(time.Millisecond))
@@ -134,8 +136,14 @@ func (in *Instance) session(ctx context.Context) (connected time.Time, err error
 	onNotify := func(n mcp.JSONRPCNotification) {
 		// Runs on the transport's reader: never block it, never call the upstream from here.
 		switch {
-		case n.Method == string(mcp.MethodNotificationToolsListChanged):
+		case n.Method == string(mcp.MethodNotificationToolsListChanged),
+			n.Method == string(mcp.MethodNotificationPromptsListChanged),
+			n.Method == string(mcp.MethodNotificationResourcesListChanged):
 			signal(in.relist)
+		case n.Method == string(mcp.MethodNotificationResourceUpdated):
+			if uri, ok := n.Params.AdditionalFields["uri"].(string); ok && in.resourceUpdated != nil {
+				in.resourceUpdated(in.name, uri)
+			}
 		case in.calls.forwardProgress(n):
 		case n.Method == string(mcp.MethodNotificationMessage):
 			if d := in.calls.only(); d != nil { // see Downstream: never a client it may not be for
@@ -150,7 +158,7 @@ func (in *Instance) session(ctx context.Context) (connected time.Time, err error
 	defer func() {
 		// Unpublish the session before closing it, so calls stop picking it.
 		if old := in.state.Load(); old.conn == c {
-			in.state.Store(&instanceState{tools: old.tools, listed: old.listed, digest: old.digest,
+			in.state.Store(&instanceState{lists: old.lists, listed: old.listed, digest: old.digest,
 				lastErr: errors.New("session closing"), since: old.since})
 		}
 		c.close()
@@ -159,7 +167,8 @@ func (in *Instance) session(ctx context.Context) (connected time.Time, err error
 		return connected, err
 	}
 	connected = time.Now()
-	in.log.Info("upstream connected", "tools", len(in.state.Load().tools))
+	l := in.state.Load().lists
+	in.log.Info("upstream connected", "tools", len(l.Tools), "prompts", len(l.Prompts), "resources", len(l.Resources), "templates", len(l.Templates))
 	in.setTried()
 	tick := time.NewTicker(healthInterval)
 	defer tick.Stop()
@@ -199,11 +208,11 @@ func ping(ctx context.Context, c *conn) error {
 func (in *Instance) refresh(ctx context.Context, c *conn) error {
 	ctx, cancel := context.WithTimeout(ctx, in.timeoutOrDefault())
 	defer cancel()
-	tools, err := listTools(ctx, c.rpc, in.requestID)
+	lists, err := listAll(ctx, c.rpc, c.client.GetServerCapabilities(), in.requestID)
 	if err != nil {
-		return fmt.Errorf("listing tools: %w", err)
+		return err
 	}
-	in.state.Store(&instanceState{conn: c, tools: tools, listed: true, digest: digest(tools), since: time.Now()})
+	in.state.Store(&instanceState{conn: c, lists: lists, listed: true, digest: digest(lists), since: time.Now()})
 	in.changed()
 	return nil
 }
@@ -229,6 +238,16 @@ var emptyObject = json.RawMessage("{}")
 // upstream was sent notifications/cancelled), *RPCError (the upstream answered with a JSON-RPC
 // error), or the caller's context error.
 func (in *Instance) send(ctx context.Context, tool string, args json.RawMessage) (json.RawMessage, error) {
+	if len(args) == 0 || string(args) == "null" {
+		args = emptyObject // some servers reject a null or absent arguments object
+	}
+	return in.sendRequest(ctx, string(mcp.MethodToolsCall), map[string]any{"name": tool, "arguments": args})
+}
+
+// sendRequest sends one request with params to the upstream over the live session, within the
+// upstream's timeout. See send for the errors. A call with a Downstream in ctx gets a progress
+// token of the gateway's that maps back to its client's.
+func (in *Instance) sendRequest(ctx context.Context, method string, params map[string]any) (json.RawMessage, error) {
 	st := in.state.Load()
 	if st.conn == nil {
 		return nil, fmt.Errorf("%w: %w: %v", ErrUnavailable, errNotSent, st.lastErr)
@@ -243,10 +262,6 @@ func (in *Instance) send(ctx context.Context, tool string, args json.RawMessage)
 
 	callCtx, cancel := context.WithTimeout(ctx, in.timeoutOrDefault())
 	defer cancel()
-	if len(args) == 0 || string(args) == "null" {
-		args = emptyObject // some servers reject a null or absent arguments object
-	}
-	params := map[string]any{"name": tool, "arguments": args}
 	if d := downstreamFrom(ctx); d != nil {
 		token, end := in.calls.begin(d)
 		defer end()
@@ -256,7 +271,7 @@ func (in *Instance) send(ctx context.Context, tool string, args json.RawMessage)
 	}
 	id := in.requestID()
 	resp, err := st.conn.rpc.SendRequest(callCtx, transport.JSONRPCRequest{
-		JSONRPC: mcp.JSONRPC_VERSION, ID: id, Method: string(mcp.MethodToolsCall), Params: params,
+		JSONRPC: mcp.JSONRPC_VERSION, ID: id, Method: method, Params: params,
 	})
 	switch {
 	case err == nil && resp.Error != nil:

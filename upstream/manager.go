@@ -32,7 +32,7 @@ type Upstream struct {
 // list the same tools; when they do not, the list of the most connected instances wins, ties
 // going to the most recently listed. An upstream that was listed once keeps its tools while it is
 // down, so its calls fail with a clear error rather than "unknown tool", and clients see no churn.
-func (u *Upstream) Tools() ([]Tool, bool) {
+func (u *Upstream) Tools() (Lists, bool) {
 	type group struct {
 		st    *instanceState
 		count int
@@ -71,11 +71,11 @@ func (u *Upstream) Tools() ([]Tool, bool) {
 	}
 	switch {
 	case best != nil:
-		return best.tools, true
+		return best.lists, true
 	case fallback != nil:
-		return fallback.tools, true
+		return fallback.lists, true
 	}
-	return nil, false
+	return Lists{}, false
 }
 
 func (u *Upstream) logDisagreement(lists, majority int) {
@@ -169,6 +169,9 @@ type Manager struct {
 	stopAll context.CancelFunc
 	wg      sync.WaitGroup
 
+	// resourceUpdated gets upstreams' notifications/resources/updated.
+	resourceUpdated atomic.Pointer[func(registry.ServiceName, string)]
+
 	mu        sync.Mutex // serializes Apply and Close
 	running   map[instanceKey]*running
 	upstreams atomic.Pointer[map[registry.ServiceName]*Upstream]
@@ -240,6 +243,11 @@ func (m *Manager) Apply(snap registry.Snapshot) {
 func (m *Manager) start(desc registry.Upstream, spec registry.Instance) *running {
 	ctx, cancel := context.WithCancel(m.life)
 	in := newInstance(desc, spec, m.http, m.settings, m.log, m.notify)
+	in.resourceUpdated = func(up registry.ServiceName, uri string) {
+		if f := m.resourceUpdated.Load(); f != nil {
+			(*f)(up, uri)
+		}
+	}
 	m.wg.Go(func() { in.run(ctx) })
 	return &running{inst: in, stop: cancel}
 }
@@ -310,6 +318,9 @@ type Listing struct {
 	Name      registry.ServiceName
 	Namespace string
 	Tools     []Tool
+	Prompts   []Tool
+	Resources []Tool
+	Templates []Tool
 	// RateLimit is the upstream's own per principal, per tool limit (Consul mcp_rate_limit).
 	RateLimit config.Rate
 	// CacheTTL is the upstream's own TTL for its readOnlyHint tools (Consul mcp_cache_ttl).
@@ -320,11 +331,37 @@ type Listing struct {
 func (m *Manager) Listings() []Listing {
 	var out []Listing
 	for _, u := range m.Upstreams() {
-		if tools, ok := u.Tools(); ok {
-			out = append(out, Listing{Name: u.Desc.Name, Namespace: u.Desc.Namespace, Tools: tools, RateLimit: u.Desc.RateLimit, CacheTTL: u.Desc.CacheTTL})
+		if l, ok := u.Tools(); ok {
+			out = append(out, Listing{Name: u.Desc.Name, Namespace: u.Desc.Namespace, Tools: l.Tools, Prompts: l.Prompts,
+				Resources: l.Resources, Templates: l.Templates, RateLimit: u.Desc.RateLimit, CacheTTL: u.Desc.CacheTTL})
 		}
 	}
 	return out
+}
+
+// OnResourceUpdated sets who hears upstreams' notifications/resources/updated.
+func (m *Manager) OnResourceUpdated(f func(upstream registry.ServiceName, uri string)) {
+	m.resourceUpdated.Store(&f)
+}
+
+// Request sends another request (prompts/get, resources/read, completion/complete, ...) to the
+// upstream named name, like a call of an idempotent tool, and returns the raw result.
+func (m *Manager) Request(ctx context.Context, name registry.ServiceName, method string, params map[string]any) (json.RawMessage, error) {
+	u := m.Upstream(name)
+	if u == nil {
+		return nil, fmt.Errorf("%w %s", ErrNoInstance, name)
+	}
+	first, err := u.pick(nil)
+	if first == nil {
+		return nil, err
+	}
+	raw, err := first.Request(ctx, method, params)
+	if err != nil && (errors.Is(err, errNotSent) || (errors.Is(err, ErrUnavailable) && ctx.Err() == nil)) {
+		if second, _ := u.pick(first); second != nil {
+			return second.Request(ctx, method, params)
+		}
+	}
+	return raw, err
 }
 
 // Call routes a call to the upstream named name. See Upstream.Call.

@@ -78,6 +78,16 @@ func (in *Instance) breakerOpen() (bool, time.Duration) {
 // its circuit breaker to send. See send for the errors; in addition ErrCircuitOpen and ErrBusy,
 // both before anything was sent.
 func (in *Instance) Call(ctx context.Context, tool string, args json.RawMessage) (json.RawMessage, error) {
+	return in.protect(ctx, func() (json.RawMessage, error) { return in.send(ctx, tool, args) })
+}
+
+// Request is a protected request other than tools/call (prompts/get, resources/read, ...).
+func (in *Instance) Request(ctx context.Context, method string, params map[string]any) (json.RawMessage, error) {
+	return in.protect(ctx, func() (json.RawMessage, error) { return in.sendRequest(ctx, method, params) })
+}
+
+// protect runs send in a bulkhead slot and through the circuit breaker.
+func (in *Instance) protect(ctx context.Context, send func() (json.RawMessage, error)) (json.RawMessage, error) {
 	select {
 	case in.slots <- struct{}{}:
 	default:
@@ -93,7 +103,7 @@ func (in *Instance) Call(ctx context.Context, tool string, args json.RawMessage)
 		}
 	}
 	defer func() { <-in.slots }()
-	raw, err := in.breaker.Execute(func() (json.RawMessage, error) { return in.send(ctx, tool, args) })
+	raw, err := in.breaker.Execute(send)
 	if errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
 		_, left := in.breakerOpen()
 		return nil, withRetryAfter(fmt.Errorf("%w: %w", ErrCircuitOpen, errNotSent), left)

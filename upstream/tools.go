@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
-	"errors"
 	"fmt"
 
 	"github.com/mark3labs/mcp-go/client/transport"
@@ -17,27 +16,70 @@ const (
 	maxTools     = 10000
 )
 
-// Tool is one tool of an upstream, as the upstream described it.
+// Tool is one item an upstream lists (a tool, prompt, resource or resource template), as the
+// upstream described it.
 type Tool struct {
-	// Name is the upstream's own name for the tool.
+	// Name is the upstream's own name for it: the name of a tool or prompt, the URI of a
+	// resource, the URI template of a template.
 	Name string
-	// Raw is the tool object exactly as the upstream sent it. mcp-go's typed mcp.Tool drops
-	// JSON Schema keywords it does not model ($schema, oneOf, ...), so the gateway keeps this.
+	// Raw is the object exactly as the upstream sent it. mcp-go's typed mcp.Tool drops JSON
+	// Schema keywords it does not model ($schema, oneOf, ...), so the gateway keeps this.
 	Raw json.RawMessage
 }
 
-// digest identifies a tool list: replicas that list the same tools have the same digest.
-func digest(tools []Tool) string {
+// Lists are everything an instance lists.
+type Lists struct {
+	Tools, Prompts, Resources, Templates []Tool
+}
+
+// listKind says how to list one kind of item.
+type listKind struct{ method, field, key string }
+
+var (
+	toolList     = listKind{"tools/list", "tools", "name"}
+	promptList   = listKind{"prompts/list", "prompts", "name"}
+	resourceList = listKind{"resources/list", "resources", "uri"}
+	templateList = listKind{"resources/templates/list", "resourceTemplates", "uriTemplate"}
+)
+
+// listAll lists what the server says it has: tools always, prompts and resources (and resource
+// templates) when its capabilities name them.
+func listAll(ctx context.Context, rpc transport.Interface, caps mcp.ServerCapabilities, newID func() mcp.RequestId) (Lists, error) {
+	var l Lists
+	var err error
+	if l.Tools, err = listItems(ctx, rpc, toolList, newID); err != nil {
+		return l, fmt.Errorf("listing tools: %w", err)
+	}
+	if caps.Prompts != nil {
+		if l.Prompts, err = listItems(ctx, rpc, promptList, newID); err != nil {
+			return l, fmt.Errorf("listing prompts: %w", err)
+		}
+	}
+	if caps.Resources != nil {
+		if l.Resources, err = listItems(ctx, rpc, resourceList, newID); err != nil {
+			return l, fmt.Errorf("listing resources: %w", err)
+		}
+		// Templates are optional even for a server with resources.
+		l.Templates, _ = listItems(ctx, rpc, templateList, newID)
+	}
+	return l, nil
+}
+
+// digest identifies what an instance lists: replicas that list the same have the same digest.
+func digest(l Lists) string {
 	h := sha256.New()
-	for _, t := range tools {
-		h.Write(t.Raw)
-		h.Write([]byte{0})
+	for _, list := range [][]Tool{l.Tools, l.Prompts, l.Resources, l.Templates} {
+		for _, t := range list {
+			h.Write(t.Raw)
+			h.Write([]byte{0})
+		}
+		h.Write([]byte{1})
 	}
 	return string(h.Sum(nil))
 }
 
-// listTools fetches every page of tools/list with raw requests, keeping each tool's JSON as sent.
-func listTools(ctx context.Context, rpc transport.Interface, newID func() mcp.RequestId) ([]Tool, error) {
+// listItems fetches every page of one list with raw requests, keeping each item's JSON as sent.
+func listItems(ctx context.Context, rpc transport.Interface, kind listKind, newID func() mcp.RequestId) ([]Tool, error) {
 	var tools []Tool
 	seen := map[string]bool{}
 	cursor := ""
@@ -50,7 +92,7 @@ func listTools(ctx context.Context, rpc transport.Interface, newID func() mcp.Re
 			params = map[string]any{"cursor": cursor}
 		}
 		resp, err := rpc.SendRequest(ctx, transport.JSONRPCRequest{
-			JSONRPC: mcp.JSONRPC_VERSION, ID: newID(), Method: string(mcp.MethodToolsList), Params: params,
+			JSONRPC: mcp.JSONRPC_VERSION, ID: newID(), Method: kind.method, Params: params,
 		})
 		if err != nil {
 			return nil, err
@@ -58,32 +100,34 @@ func listTools(ctx context.Context, rpc transport.Interface, newID func() mcp.Re
 		if resp.Error != nil {
 			return nil, &RPCError{Code: resp.Error.Code, Message: resp.Error.Message, Data: resp.Error.Data}
 		}
-		var result struct {
-			Tools      []json.RawMessage `json:"tools"`
-			NextCursor string            `json:"nextCursor"`
-		}
+		var result map[string]json.RawMessage
 		if err := json.Unmarshal(resp.Result, &result); err != nil {
-			return nil, fmt.Errorf("malformed tools/list result: %w", err)
+			return nil, fmt.Errorf("malformed %s result: %w", kind.method, err)
 		}
-		for _, raw := range result.Tools {
-			var head struct {
-				Name string `json:"name"`
-			}
-			if err := json.Unmarshal(raw, &head); err != nil || head.Name == "" {
-				return nil, errors.New("malformed tools/list result: a tool without a name")
-			}
-			if seen[head.Name] {
-				continue // a repeated tool in a hostile or buggy list: the first one stands
-			}
-			seen[head.Name] = true
-			tools = append(tools, Tool{Name: head.Name, Raw: raw})
+		var items []json.RawMessage
+		if err := json.Unmarshal(result[kind.field], &items); err != nil && result[kind.field] != nil {
+			return nil, fmt.Errorf("malformed %s result: %w", kind.method, err)
 		}
+		for _, raw := range items {
+			var head map[string]json.RawMessage
+			var key string
+			if json.Unmarshal(raw, &head) != nil || json.Unmarshal(head[kind.key], &key) != nil || key == "" {
+				return nil, fmt.Errorf("malformed %s result: an item without %q", kind.method, kind.key)
+			}
+			if seen[key] {
+				continue // a repeated item in a hostile or buggy list: the first one stands
+			}
+			seen[key] = true
+			tools = append(tools, Tool{Name: key, Raw: raw})
+		}
+		var next string
+		_ = json.Unmarshal(result["nextCursor"], &next)
 		if len(tools) > maxTools {
 			return nil, fmt.Errorf("more than %d tools", maxTools)
 		}
-		if result.NextCursor == "" || result.NextCursor == cursor {
+		if next == "" || next == cursor {
 			return tools, nil
 		}
-		cursor = result.NextCursor
+		cursor = next
 	}
 }

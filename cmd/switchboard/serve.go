@@ -84,6 +84,7 @@ func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) er
 		Cache:         responses,
 		MaxEntryBytes: cfg.Cache.MaxEntryBytes,
 	}, log)
+	manager.OnResourceUpdated(rt.ResourceUpdated)
 	go rt.Run(runCtx, manager.Changes())
 
 	// Ready once every source has synced once and every upstream it named was tried once.

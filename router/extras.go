@@ -1,0 +1,328 @@
+package router
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
+
+	"github.com/switchboard-mcp/switchboard/registry"
+	"github.com/switchboard-mcp/switchboard/upstream"
+)
+
+// Prompts, resources and resource templates are aggregated like tools: prompt names get the
+// namespace like tool names; resource URIs and URI templates get it as "namespace+" in front
+// ("weather+file:///today.txt"), which keeps them URIs (+ is allowed in a scheme) and tells the
+// gateway where to send a read. An empty namespace leaves them as they are.
+
+// uriSeparator joins a namespace and a resource URI.
+const uriSeparator = "+"
+
+func exposeURI(namespace, uri string) string {
+	if namespace == "" {
+		return uri
+	}
+	return namespace + uriSeparator + uri
+}
+
+// extraEntry is one prompt, resource or template of the catalog.
+type extraEntry struct {
+	exposed   string // name or URI (template) as clients see it
+	upstream  registry.ServiceName
+	namespace string
+	original  string
+	raw       json.RawMessage
+}
+
+// extras is the catalog's prompts, resources and templates. Immutable once built.
+type extras struct {
+	prompts, resources, templates []*extraEntry // sorted by exposed
+	promptByName, resourceByURI   map[string]*extraEntry
+	json                          []byte // all three as clients see them, to detect changes
+}
+
+// buildExtras names every prompt, resource and template; the first upstream (by name) keeps a
+// contested name or URI, a later prompt is renamed with a hash suffix, a later resource or
+// template is left out (a URI cannot be renamed without breaking it). Both are logged.
+func buildExtras(listings []upstream.Listing, naming Naming, log *slog.Logger) *extras {
+	x := &extras{promptByName: map[string]*extraEntry{}, resourceByURI: map[string]*extraEntry{}}
+	templatesSeen := map[string]bool{}
+	for _, l := range listings { // sorted by upstream name: deterministic
+		for _, p := range l.Prompts {
+			name, _ := naming.candidate(l.Namespace, p.Name)
+			if x.promptByName[string(name)] != nil {
+				wanted := name
+				name = naming.withSuffix(string(name), string(l.Name)+"\x00"+p.Name)
+				log.Warn("prompt name collision resolved", "wanted", wanted, "exposed", name, "upstream", l.Name)
+			}
+			e := &extraEntry{exposed: string(name), upstream: l.Name, namespace: l.Namespace, original: p.Name, raw: p.Raw}
+			x.promptByName[e.exposed] = e
+			x.prompts = append(x.prompts, e)
+		}
+		for _, r := range l.Resources {
+			uri := exposeURI(l.Namespace, r.Name)
+			if x.resourceByURI[uri] != nil {
+				log.Warn("resource left out: another upstream exposes the same URI", "uri", uri, "upstream", l.Name)
+				continue
+			}
+			e := &extraEntry{exposed: uri, upstream: l.Name, namespace: l.Namespace, original: r.Name, raw: r.Raw}
+			x.resourceByURI[uri] = e
+			x.resources = append(x.resources, e)
+		}
+		for _, t := range l.Templates {
+			tmpl := exposeURI(l.Namespace, t.Name)
+			if templatesSeen[tmpl] {
+				log.Warn("resource template left out: another upstream exposes the same one", "template", tmpl, "upstream", l.Name)
+				continue
+			}
+			templatesSeen[tmpl] = true
+			x.templates = append(x.templates, &extraEntry{exposed: tmpl, upstream: l.Name, namespace: l.Namespace, original: t.Name, raw: t.Raw})
+		}
+	}
+	for _, list := range [][]*extraEntry{x.prompts, x.resources, x.templates} {
+		slices.SortFunc(list, func(a, b *extraEntry) int { return strings.Compare(a.exposed, b.exposed) })
+	}
+	var b bytes.Buffer
+	for _, list := range [][]*extraEntry{x.prompts, x.resources, x.templates} {
+		for _, e := range list {
+			b.WriteString(e.exposed)
+			b.Write(e.raw)
+		}
+		b.WriteByte(0)
+	}
+	x.json = b.Bytes()
+	return x
+}
+
+// register puts the extras into the MCP server (which announces list changes to clients).
+func (r *Router) registerExtras(x *extras) {
+	prompts := make([]server.ServerPrompt, 0, len(x.prompts))
+	for _, e := range x.prompts {
+		var p mcp.Prompt
+		if err := json.Unmarshal(e.raw, &p); err != nil {
+			r.log.Warn("prompt left out: malformed definition", "upstream", e.upstream, "prompt", e.original, "err", err)
+			continue
+		}
+		p.Name = e.exposed
+		prompts = append(prompts, server.ServerPrompt{Prompt: p, Handler: r.getPrompt})
+	}
+	resources := make([]server.ServerResource, 0, len(x.resources))
+	for _, e := range x.resources {
+		var res mcp.Resource
+		if err := json.Unmarshal(e.raw, &res); err != nil {
+			r.log.Warn("resource left out: malformed definition", "upstream", e.upstream, "uri", e.original, "err", err)
+			continue
+		}
+		res.URI = e.exposed
+		resources = append(resources, server.ServerResource{Resource: res, Handler: r.readResource})
+	}
+	templates := make([]server.ServerResourceTemplate, 0, len(x.templates))
+	for _, e := range x.templates {
+		var t mcp.ResourceTemplate
+		if err := json.Unmarshal(e.raw, &t); err != nil || t.URITemplate == nil {
+			r.log.Warn("resource template left out: malformed definition", "upstream", e.upstream, "template", e.original, "err", err)
+			continue
+		}
+		exposed := mcp.NewResourceTemplate(e.exposed, t.Name)
+		exposed.Description, exposed.MIMEType, exposed.Annotated = t.Description, t.MIMEType, t.Annotated
+		templates = append(templates, server.ServerResourceTemplate{Template: exposed, Handler: r.readFromTemplate(e)})
+	}
+	r.mcp.SetPrompts(prompts...)
+	r.mcp.SetResources(resources...)
+	r.mcp.SetResourceTemplates(templates...)
+}
+
+// request sends a request to an upstream and maps a failure to a plain error for the client
+// (mcp-go answers it as a JSON-RPC error); the upstream's own JSON-RPC errors keep their code.
+func (r *Router) request(ctx context.Context, up registry.ServiceName, method string, params map[string]any) (json.RawMessage, error) {
+	raw, err := r.upstreams.Request(ctx, up, method, params)
+	var rpcErr *upstream.RPCError
+	switch {
+	case errors.As(err, &rpcErr):
+		return nil, jsonRPCError(ctx, rpcErr)
+	case err != nil:
+		return nil, fmt.Errorf("%s: %w", up, err)
+	}
+	return raw, nil
+}
+
+func (r *Router) getPrompt(ctx context.Context, req mcp.GetPromptRequest) (*mcp.GetPromptResult, error) {
+	e := r.extras.Load().promptByName[req.Params.Name]
+	if e == nil {
+		return nil, jsonRPCError(ctx, &upstream.RPCError{Code: mcp.INVALID_PARAMS, Message: "unknown prompt: " + req.Params.Name})
+	}
+	params := map[string]any{"name": e.original}
+	if req.Params.Arguments != nil {
+		params["arguments"] = req.Params.Arguments
+	}
+	raw, err := r.request(ctx, e.upstream, string(mcp.MethodPromptsGet), params)
+	if err != nil {
+		return nil, err
+	}
+	return mcp.ParseGetPromptResult(&raw)
+}
+
+func (r *Router) readResource(ctx context.Context, req mcp.ReadResourceRequest) ([]mcp.ResourceContents, error) {
+	e := r.extras.Load().resourceByURI[req.Params.URI]
+	if e == nil {
+		return nil, jsonRPCError(ctx, &upstream.RPCError{Code: mcp.RESOURCE_NOT_FOUND, Message: "unknown resource: " + req.Params.URI})
+	}
+	return r.read(ctx, e.upstream, e.namespace, e.original)
+}
+
+// readFromTemplate reads a URI that matched the exposed template of e.
+func (r *Router) readFromTemplate(e *extraEntry) server.ResourceTemplateHandlerFunc {
+	return func(ctx context.Context, req mcp.ReadResourceRequest) ([]mcp.ResourceContents, error) {
+		uri := req.Params.URI
+		if e.namespace != "" {
+			uri = strings.TrimPrefix(uri, e.namespace+uriSeparator)
+		}
+		return r.read(ctx, e.upstream, e.namespace, uri)
+	}
+}
+
+// read reads an upstream's own URI and gives the contents back under the exposed URIs.
+func (r *Router) read(ctx context.Context, up registry.ServiceName, namespace, uri string) ([]mcp.ResourceContents, error) {
+	raw, err := r.request(ctx, up, string(mcp.MethodResourcesRead), map[string]any{"uri": uri})
+	if err != nil {
+		return nil, err
+	}
+	res, err := mcp.ParseReadResourceResult(&raw)
+	if err != nil {
+		return nil, fmt.Errorf("%s sent an unreadable resources/read result: %w", up, err)
+	}
+	for i, c := range res.Contents {
+		switch c := c.(type) {
+		case mcp.TextResourceContents:
+			c.URI = exposeURI(namespace, c.URI)
+			res.Contents[i] = c
+		case mcp.BlobResourceContents:
+			c.URI = exposeURI(namespace, c.URI)
+			res.Contents[i] = c
+		}
+	}
+	return res.Contents, nil
+}
+
+// completions routes completion/complete to the upstream of the prompt or resource template.
+type completions struct{ r *Router }
+
+func (c completions) CompletePromptArgument(ctx context.Context, name string, arg mcp.CompleteArgument, cctx mcp.CompleteContext) (*mcp.Completion, error) {
+	e := c.r.extras.Load().promptByName[name]
+	if e == nil {
+		return nil, jsonRPCError(ctx, &upstream.RPCError{Code: mcp.INVALID_PARAMS, Message: "unknown prompt: " + name})
+	}
+	return c.complete(ctx, e.upstream, map[string]any{"type": "ref/prompt", "name": e.original}, arg, cctx)
+}
+
+func (c completions) CompleteResourceArgument(ctx context.Context, uri string, arg mcp.CompleteArgument, cctx mcp.CompleteContext) (*mcp.Completion, error) {
+	for _, e := range c.r.extras.Load().templates {
+		if e.exposed == uri {
+			return c.complete(ctx, e.upstream, map[string]any{"type": "ref/resource", "uri": e.original}, arg, cctx)
+		}
+	}
+	return &mcp.Completion{Values: []string{}}, nil
+}
+
+func (c completions) complete(ctx context.Context, up registry.ServiceName, ref map[string]any, arg mcp.CompleteArgument, cctx mcp.CompleteContext) (*mcp.Completion, error) {
+	params := map[string]any{"ref": ref, "argument": arg}
+	if len(cctx.Arguments) > 0 {
+		params["context"] = cctx
+	}
+	raw, err := c.r.request(ctx, up, string(mcp.MethodCompletionComplete), params)
+	if err != nil {
+		return nil, err
+	}
+	var res struct {
+		Completion mcp.Completion `json:"completion"`
+	}
+	if err := json.Unmarshal(raw, &res); err != nil {
+		return nil, fmt.Errorf("%s sent an unreadable completion result: %w", up, err)
+	}
+	if res.Completion.Values == nil {
+		res.Completion.Values = []string{}
+	}
+	return &res.Completion, nil
+}
+
+// subscriptions are the clients' resource subscriptions. The gateway subscribes upstream once
+// per URI and fans notifications/resources/updated out to the subscribed sessions.
+type subscriptions struct {
+	mu       sync.Mutex
+	sessions map[string]map[string]bool // exposed URI -> session ids
+}
+
+func (s *subscriptions) hooks(r *Router, h *server.Hooks) {
+	h.AddBeforeSubscribe(func(ctx context.Context, _ any, req *mcp.SubscribeRequest) {
+		sess := server.ClientSessionFromContext(ctx)
+		e := r.extras.Load().resourceByURI[req.Params.URI]
+		if sess == nil || e == nil {
+			return
+		}
+		s.mu.Lock()
+		if s.sessions == nil {
+			s.sessions = map[string]map[string]bool{}
+		}
+		first := len(s.sessions[req.Params.URI]) == 0
+		if s.sessions[req.Params.URI] == nil {
+			s.sessions[req.Params.URI] = map[string]bool{}
+		}
+		s.sessions[req.Params.URI][sess.SessionID()] = true
+		s.mu.Unlock()
+		if first {
+			_, _ = r.upstreams.Request(context.WithoutCancel(ctx), e.upstream, string(mcp.MethodResourcesSubscribe), map[string]any{"uri": e.original})
+		}
+	})
+	h.AddBeforeUnsubscribe(func(ctx context.Context, _ any, req *mcp.UnsubscribeRequest) {
+		sess := server.ClientSessionFromContext(ctx)
+		if sess == nil {
+			return
+		}
+		s.mu.Lock()
+		delete(s.sessions[req.Params.URI], sess.SessionID())
+		last := len(s.sessions[req.Params.URI]) == 0
+		s.mu.Unlock()
+		if e := r.extras.Load().resourceByURI[req.Params.URI]; e != nil && last {
+			_, _ = r.upstreams.Request(context.WithoutCancel(ctx), e.upstream, string(mcp.MethodResourcesUnsubscribe), map[string]any{"uri": e.original})
+		}
+	})
+	h.AddOnUnregisterSession(func(_ context.Context, sess server.ClientSession) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		for _, ids := range s.sessions {
+			delete(ids, sess.SessionID())
+		}
+	})
+}
+
+// ResourceUpdated passes an upstream's notifications/resources/updated to the subscribed clients.
+func (r *Router) ResourceUpdated(up registry.ServiceName, uri string) {
+	x := r.extras.Load()
+	var exposed string
+	for _, e := range x.resources {
+		if e.upstream == up && e.original == uri {
+			exposed = e.exposed
+			break
+		}
+	}
+	if exposed == "" {
+		return
+	}
+	r.subs.mu.Lock()
+	ids := make([]string, 0, len(r.subs.sessions[exposed]))
+	for id := range r.subs.sessions[exposed] {
+		ids = append(ids, id)
+	}
+	r.subs.mu.Unlock()
+	for _, id := range ids {
+		_ = r.mcp.SendNotificationToSpecificClient(id, string(mcp.MethodNotificationResourceUpdated), map[string]any{"uri": exposed})
+	}
+}
