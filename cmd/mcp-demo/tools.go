@@ -126,6 +126,26 @@ func newServer(name string, enableExit bool) *server.MCPServer {
 		return mcp.NewToolResultText(fmt.Sprintf("sent %d", n)), nil
 	})
 
+	s.AddTool(mcp.NewTool("sample",
+		mcp.WithDescription("Asks the client's LLM (sampling) to answer text, and answers what it said."),
+		mcp.WithString("text", mcp.Required()),
+	), func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		sreq := mcp.CreateMessageRequest{}
+		sreq.Messages = []mcp.SamplingMessage{{Role: mcp.RoleUser, Content: mcp.NewTextContent(req.GetString("text", ""))}}
+		sreq.MaxTokens = 100
+		//lint:ignore SA1019 a demo of the 2025-11-25 sampling feature, which gateways must pass on
+		res, err := server.ServerFromContext(ctx).RequestSampling(ctx, sreq)
+		if err != nil {
+			return mcp.NewToolResultErrorf("sampling failed: %v", err), nil
+		}
+		b, _ := json.Marshal(res.Content)
+		var text struct{ Type, Text string }
+		if json.Unmarshal(b, &text) != nil || text.Type != "text" {
+			return mcp.NewToolResultError("sampling answered something other than text"), nil
+		}
+		return mcp.NewToolResultText(text.Text), nil
+	})
+
 	extra := mcp.NewTool("extra", mcp.WithDescription("Present only while toggled on by toggle_extra."), readOnly)
 	var mu sync.Mutex
 	extraOn := false
