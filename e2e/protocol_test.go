@@ -151,3 +151,36 @@ func TestResourcesAndPromptsAreNamespaced(t *testing.T) {
 		t.Error("reading an unknown resource succeeded")
 	}
 }
+
+// TestClientCancellationReachesTheUpstream: a client that gives up on a call (here: closes the
+// request) makes the gateway cancel the upstream request, so the upstream's work stops.
+func TestClientCancellationReachesTheUpstream(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ name, upstream string }{
+		{"streamable-http", "http"},
+		{"stdio", "stdio"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var up string
+			if tc.upstream == "http" {
+				up = fmt.Sprintf("{name: up, url: %s}", startDemoHTTP(t, "demo", false).URL)
+			} else {
+				up = fmt.Sprintf("{name: up, command: [%q]}", bin.demo)
+			}
+			g := startGateway(t, "upstreams: ["+up+"]\n")
+			c := connect(t, g.URL, true, nil)
+			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+			defer cancel()
+			req := mcp.CallToolRequest{}
+			req.Params.Name = "up__counter"
+			req.Params.Arguments = map[string]any{"delay_ms": 1500}
+			if _, err := c.CallTool(ctx, req); err == nil {
+				t.Fatal("the call was not cut by the client's deadline")
+			}
+			time.Sleep(2 * time.Second) // past the upstream's delay: it would have counted by now
+			if n, _ := count(t, c, "up__counter_peek", nil); n != "0" {
+				t.Errorf("the upstream finished the cancelled call (count %s)", n)
+			}
+		})
+	}
+}
