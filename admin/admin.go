@@ -105,3 +105,14 @@ func RegisterCachePurge(mux *http.ServeMux, purge func(ctx context.Context, upst
 		writeJSON(w, http.StatusOK, map[string]any{"purged": n})
 	})
 }
+
+// RegisterViews adds GET /admin/catalog and GET /admin/upstreams, answering with what catalog
+// and upstreams return, as JSON.
+func RegisterViews(mux *http.ServeMux, catalog, upstreams func() any) {
+	mux.HandleFunc("GET /admin/catalog", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, catalog())
+	})
+	mux.HandleFunc("GET /admin/upstreams", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, upstreams())
+	})
+}

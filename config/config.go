@@ -46,6 +46,10 @@ type Config struct {
 	Bulkhead Bulkhead `yaml:"bulkhead"`
 	// ShutdownGrace is how long calls in flight may take to finish after SIGTERM. Default 20s.
 	ShutdownGrace Duration `yaml:"shutdown_grace"`
+	// Log configures the gateway's own log (stderr).
+	Log Log `yaml:"log"`
+	// Audit configures the audit log: one JSON line per call. Off unless a sink is set.
+	Audit Audit `yaml:"audit"`
 	// Cache configures the response cache.
 	Cache Cache `yaml:"cache"`
 }
@@ -199,6 +203,26 @@ type Breaker struct {
 	OpenFor Duration `yaml:"open_for"`
 }
 
+// Log configures the gateway's log.
+type Log struct {
+	// Format is "text" (default) or "json".
+	Format string `yaml:"format"`
+	// Level is "debug", "info" (default), "warn" or "error".
+	Level string `yaml:"level"`
+}
+
+// Audit configures the audit log's sinks; both may be set.
+type Audit struct {
+	// Stdout writes audit lines to standard output.
+	Stdout bool `yaml:"stdout"`
+	// File writes audit lines to this file, rotated at MaxSizeMB, keeping MaxBackups old files.
+	File string `yaml:"file"`
+	// MaxSizeMB is the size at which the file rotates. Default 100.
+	MaxSizeMB int `yaml:"max_size_mb"`
+	// MaxBackups is how many rotated files are kept. Default 5.
+	MaxBackups int `yaml:"max_backups"`
+}
+
 // Bulkhead bounds concurrent calls per upstream instance, so one slow upstream cannot hold every
 // goroutine of the gateway.
 type Bulkhead struct {
@@ -329,6 +353,18 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Cache.Redis != nil && c.Cache.Redis.Timeout == 0 {
 		c.Cache.Redis.Timeout = Duration(100 * time.Millisecond)
+	}
+	if c.Log.Format == "" {
+		c.Log.Format = "text"
+	}
+	if c.Log.Level == "" {
+		c.Log.Level = "info"
+	}
+	if c.Audit.MaxSizeMB == 0 {
+		c.Audit.MaxSizeMB = 100
+	}
+	if c.Audit.MaxBackups == 0 {
+		c.Audit.MaxBackups = 5
 	}
 	if c.ShutdownGrace == 0 {
 		c.ShutdownGrace = Duration(20 * time.Second)

@@ -82,6 +82,7 @@ func TestParseReportsEveryError(t *testing.T) {
 		{"not an integer", "naming: {max_length: long}\nupstreams: [{name: a, url: http://h/mcp}]", []string{`naming.max_length: want an integer, got "long"`}},
 		{"origins and body limit", "allowed_origins: ['https://app.example.com', 'app.example.com', 'https://x/y']\nmax_request_bytes: 10\nupstreams: [{name: a, url: http://h/mcp}]",
 			[]string{"max_request_bytes: want at least 1024", "allowed_origins[1]: want scheme://host", "allowed_origins[2]: want scheme://host"}},
+		{"log and audit", "log: {format: xml, level: loud}\naudit: {max_size_mb: -1}\nupstreams: [{name: a, url: http://h/mcp}]", []string{`log.format: want "text" or "json"`, "log.level: want debug", "audit.max_size_mb: want at least 1"}},
 		{"page size", "page_size: -3\nupstreams: [{name: a, url: http://h/mcp}]", []string{"page_size: want at least 1, got -3"}},
 		{"not a list", "upstreams: {name: a}", []string{"upstreams: want a list"}},
 		{"unauthenticated on all interfaces", "listen: 0.0.0.0:8080\nupstreams: [{name: a, url: http://h/mcp}]", []string{`auth.mode: "none" serves anyone`}},

@@ -54,6 +54,18 @@ func (c *Config) validate() Errors {
 			fail(fmt.Sprintf("allowed_origins[%d]", i), "want scheme://host[:port], got %q", o)
 		}
 	}
+	if c.Log.Format != "text" && c.Log.Format != "json" {
+		fail("log.format", "want \"text\" or \"json\", got %q", c.Log.Format)
+	}
+	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.Log.Level) {
+		fail("log.level", "want debug, info, warn or error, got %q", c.Log.Level)
+	}
+	if c.Audit.MaxSizeMB < 1 {
+		fail("audit.max_size_mb", "want at least 1, got %d", c.Audit.MaxSizeMB)
+	}
+	if c.Audit.MaxBackups < 0 {
+		fail("audit.max_backups", "want 0 or more, got %d", c.Audit.MaxBackups)
+	}
 	if c.PageSize < 1 {
 		fail("page_size", "want at least 1, got %d", c.PageSize)
 	}

@@ -18,13 +18,28 @@ import (
 
 // callTool is the handler of every exposed tool: exposed name -> route -> upstream call ->
 // result. Later steps (authz, limits, cache) slot in between route and call.
-func (r *Router) callTool(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+func (r *Router) callTool(ctx context.Context, req mcp.CallToolRequest) (res *mcp.CallToolResult, err error) {
 	r.inFlight.Add(1)
 	defer r.inFlight.Add(-1)
+	rec := newCallRecord(ctx, req.Params.RawArguments)
+	if r.observer != nil {
+		var servedBy func() string
+		ctx, servedBy = withInstance(ctx)
+		defer func() {
+			rec.Instance = servedBy()
+			if rec.Outcome == "" {
+				rec.Outcome = outcomeOf(ctx, res, err)
+			}
+			rec.Duration = time.Since(rec.Time)
+			r.observer.ObserveCall(rec)
+		}()
+	}
 	entry, ok := r.catalog.Load().Lookup(req.Params.Name)
 	if !ok {
+		rec.Outcome = OutcomeUnknownTool
 		return nil, jsonRPCError(ctx, &upstream.RPCError{Code: mcp.INVALID_PARAMS, Message: "unknown tool: " + req.Params.Name})
 	}
+	rec.Tool, rec.Upstream, rec.Cacheable = entry.Name, string(entry.Upstream), entry.Cache != nil
 	if ok, wait := r.limiter.Allow(string(entry.Name), principalKey(ctx), entry.Limit); !ok {
 		return rateLimited(entry, wait), nil
 	}
@@ -34,6 +49,7 @@ func (r *Router) callTool(ctx context.Context, req mcp.CallToolRequest) (*mcp.Ca
 	}
 	ctx = upstream.WithDownstream(ctx, &callDownstream{mcp: r.mcp, levels: &r.levels, ctx: ctx, token: token})
 	raw, hit, err := r.fetch(ctx, entry, req.Params.RawArguments)
+	rec.CacheHit = hit != nil
 	if err != nil {
 		return r.callError(ctx, entry, err)
 	}
@@ -118,10 +134,18 @@ func principalKey(ctx context.Context) string {
 	if p := authn.PrincipalFrom(ctx); p != nil {
 		return "sub:" + p.Subject
 	}
-	if s := server.ClientSessionFromContext(ctx); s != nil && s.SessionID() != "" {
-		return "session:" + s.SessionID()
+	if id := sessionID(ctx); id != "" {
+		return "session:" + id
 	}
 	return "anonymous"
+}
+
+// sessionID is the client's MCP session, or "" (the 2026-07-28 era has none).
+func sessionID(ctx context.Context) string {
+	if s := server.ClientSessionFromContext(ctx); s != nil {
+		return s.SessionID()
+	}
+	return ""
 }
 
 func rateLimited(e *Entry, wait time.Duration) *mcp.CallToolResult {

@@ -49,6 +49,8 @@ type Options struct {
 	Cache *cache.Cache
 	// MaxEntryBytes: results larger than this are not cached.
 	MaxEntryBytes int
+	// Observer, if not nil, is told of every finished call (metrics, audit).
+	Observer Observer
 	// MaxBuckets bounds the rate limiter's table. Default 100000.
 	MaxBuckets int
 }
@@ -61,6 +63,7 @@ type Router struct {
 	limiter   *ratelimit.Limiter
 	cache     *cache.Cache
 	maxEntry  int
+	observer  Observer
 	log       *slog.Logger
 	mcp       *server.MCPServer
 	http      *server.StreamableHTTPServer
@@ -71,6 +74,19 @@ type Router struct {
 	levels    logLevels
 	extras    atomic.Pointer[extras]
 	subs      subscriptions
+	sessions  atomic.Int64
+	changedAt atomic.Int64 // unix nanoseconds of the last catalog change seen by clients
+}
+
+// SessionsOpen is the number of client sessions open.
+func (r *Router) SessionsOpen() int { return int(r.sessions.Load()) }
+
+// CatalogChanged is when the tools clients see last changed.
+func (r *Router) CatalogChanged() time.Time {
+	if n := r.changedAt.Load(); n != 0 {
+		return time.Unix(0, n)
+	}
+	return time.Time{}
 }
 
 // New returns a Router with an empty catalog; Run fills it.
@@ -82,10 +98,12 @@ func New(ups Upstreams, opts Options, log *slog.Logger) *Router {
 		opts.Policy.Cache = nil // nothing to cache into
 	}
 	r := &Router{upstreams: ups, naming: opts.Naming, policy: opts.Policy, limiter: ratelimit.New(opts.MaxBuckets),
-		cache: opts.Cache, maxEntry: opts.MaxEntryBytes, log: log}
+		cache: opts.Cache, maxEntry: opts.MaxEntryBytes, observer: opts.Observer, log: log}
 	hooks := &server.Hooks{}
 	r.levels.hooks(hooks)
 	r.subs.hooks(r, hooks)
+	hooks.AddOnRegisterSession(func(context.Context, server.ClientSession) { r.sessions.Add(1) })
+	hooks.AddOnUnregisterSession(func(context.Context, server.ClientSession) { r.sessions.Add(-1) })
 	serverOpts := []server.ServerOption{
 		server.WithHooks(hooks),
 		server.WithToolCapabilities(true),
@@ -183,11 +201,12 @@ func (r *Router) Rebuild() {
 	r.rebuildMu.Lock()
 	defer r.rebuildMu.Unlock()
 	listings := r.upstreams.Listings()
+	policy := r.policy
 	x := buildExtras(listings, r.naming, r.log)
 	if prevX := r.extras.Swap(x); !bytes.Equal(prevX.json, x.json) {
 		r.registerExtras(x)
 	}
-	next := buildCatalog(listings, r.naming, r.policy, r.log)
+	next := buildCatalog(listings, r.naming, policy, r.log)
 	prev := r.catalog.Swap(next) // limits may have changed even when the tools did not
 	if prev.sameTools(next) {
 		return
@@ -197,7 +216,20 @@ func (r *Router) Rebuild() {
 		tools[i] = server.ServerTool{Tool: e.def, Handler: r.callTool}
 	}
 	r.mcp.SetTools(tools...) // also announces tools/list_changed to every session
+	r.changedAt.Store(time.Now().UnixNano())
 	r.log.Info("catalog changed", "tools", next.Len())
+}
+
+// SetPolicy replaces how tools get their rate limits and cache rules (a reloaded config) and
+// rebuilds the catalog with it.
+func (r *Router) SetPolicy(p Policy) {
+	r.rebuildMu.Lock()
+	if r.cache == nil {
+		p.Cache = nil
+	}
+	r.policy = p
+	r.rebuildMu.Unlock()
+	r.Rebuild()
 }
 
 // Shutdown ends every client session.

@@ -9,6 +9,8 @@ import (
 
 	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/switchboard-mcp/switchboard/registry"
 )
 
 // Downstream is the client side of one call: where what an upstream says while it serves the
@@ -190,4 +192,17 @@ func (in *Instance) serveRequest(ctx context.Context, req transport.JSONRPCReque
 		return nil, err
 	}
 	return &transport.JSONRPCResponse{JSONRPC: mcp.JSONRPC_VERSION, ID: req.ID, Result: result}, nil
+}
+
+type servedByKey struct{}
+
+// WithServedBy returns ctx asking the instance that answers a call made with it to report its id.
+func WithServedBy(ctx context.Context, report func(instance string)) context.Context {
+	return context.WithValue(ctx, servedByKey{}, report)
+}
+
+func reportServedBy(ctx context.Context, id registry.InstanceID) {
+	if report, ok := ctx.Value(servedByKey{}).(func(string)); ok {
+		report(string(id))
+	}
 }

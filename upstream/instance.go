@@ -259,6 +259,7 @@ func (in *Instance) sendRequest(ctx context.Context, method string, params map[s
 	}
 	in.inFlight.Add(1)
 	defer in.inFlight.Add(-1)
+	reportServedBy(ctx, in.spec.ID)
 
 	callCtx, cancel := context.WithTimeout(ctx, in.timeoutOrDefault())
 	defer cancel()
@@ -308,17 +309,18 @@ func (in *Instance) cancelUpstream(c *conn, id mcp.RequestId, reason string) {
 
 // Status is a point-in-time view of an instance for readiness and the admin view.
 type Status struct {
-	ID        registry.InstanceID
-	Connected bool
-	InFlight  int64
-	LastError string
-	Since     time.Time
+	ID        registry.InstanceID `json:"id"`
+	Connected bool                `json:"connected"`
+	InFlight  int64               `json:"in_flight"`
+	Breaker   string              `json:"breaker"` // closed, half-open, open
+	LastError string              `json:"last_error,omitempty"`
+	Since     time.Time           `json:"since"`
 }
 
 // Status returns the current status of the instance.
 func (in *Instance) Status() Status {
 	st := in.state.Load()
-	s := Status{ID: in.spec.ID, Connected: st.conn != nil, InFlight: in.inFlight.Load(), Since: st.since}
+	s := Status{ID: in.spec.ID, Connected: st.conn != nil, InFlight: in.inFlight.Load(), Breaker: in.breaker.State().String(), Since: st.since}
 	if st.lastErr != nil {
 		s.LastError = st.lastErr.Error()
 	}

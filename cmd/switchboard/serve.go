@@ -5,33 +5,31 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
-	"math"
 	"net"
 	"net/http"
-	"net/url"
+	"os"
+	"os/signal"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
-
-	"github.com/mark3labs/mcp-go/mcp"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/switchboard-mcp/switchboard/admin"
 	"github.com/switchboard-mcp/switchboard/authn"
-	"github.com/switchboard-mcp/switchboard/cache"
 	"github.com/switchboard-mcp/switchboard/config"
 	"github.com/switchboard-mcp/switchboard/middleware"
-	"github.com/switchboard-mcp/switchboard/ratelimit"
 	"github.com/switchboard-mcp/switchboard/registry"
 	"github.com/switchboard-mcp/switchboard/router"
+	"github.com/switchboard-mcp/switchboard/telemetry"
 	"github.com/switchboard-mcp/switchboard/upstream"
 )
 
 const shutdownTimeout = 10 * time.Second
 
-// serve wires the gateway and runs it until ctx ends, then drains.
-func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) error {
-	log := slog.New(slog.NewTextHandler(stderr, nil))
+// serve wires the gateway and runs it until ctx ends, then drains. On SIGHUP it reloads the
+// config file at path.
+func serve(ctx context.Context, path string, cfg *config.Config, stdout, stderr io.Writer) error {
+	log := newLogger(cfg.Log, stderr)
 	upstream.Version = version
 	if cfg.Auth.Mode == config.AuthNone && cfg.Auth.AllowUnauthenticated {
 		log.Warn("authentication is off (auth.mode: none, allow_unauthenticated: true): anyone who reaches " + cfg.Listen + " may call every tool")
@@ -62,27 +60,58 @@ func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) er
 		QueueTimeout:    cfg.Bulkhead.QueueTimeout.D(),
 	})
 	defer manager.Close()
-	static := registry.Static(cfg)
-	manager.Apply(registry.Merge(static, nil, cfg.Defaults.Timeout.D(), log))
+	// The sources: the config file's upstreams (replaced on reload) and Consul's.
+	var sources struct {
+		sync.Mutex
+		static, discovered registry.Snapshot
+		timeout            time.Duration
+	}
+	applySources := func() {
+		sources.Lock()
+		defer sources.Unlock()
+		manager.Apply(registry.Merge(sources.static, sources.discovered, sources.timeout, log))
+	}
+	sources.static, sources.timeout = registry.Static(cfg), cfg.Defaults.Timeout.D()
+	applySources()
 
+	var policies atomic.Pointer[authn.Policies]
+	policies.Store(policiesOf(cfg))
 	var auth *authn.Authenticator
 	var view func(context.Context) func(string) bool
 	if cfg.Auth.Mode == config.AuthOIDC {
-		auth, view = startAuth(runCtx, cfg, ready, log)
+		auth, view = startAuth(runCtx, cfg, &policies, ready, log)
 	}
 
 	responses, err := newCache(cfg.Cache, log)
 	if err != nil {
 		return err
 	}
-	rt := router.New(manager, router.Options{
+	var rt *router.Router
+	var consul *registry.Consul
+	metrics := telemetry.NewMetrics(telemetry.State{
+		Instances:      func() []telemetry.InstanceState { return instanceStates(manager) },
+		CatalogTools:   func() int { return rt.Catalog().Len() },
+		CatalogChanged: func() time.Time { return rt.CatalogChanged() },
+		SessionsOpen:   func() int { return rt.SessionsOpen() },
+		ConsulReachable: func() bool {
+			return consul != nil && consul.State().Reachable
+		},
+		ConsulSynced: func() bool { return consul != nil && consul.State().Synced },
+	})
+	observer := telemetry.Observers{metrics}
+	if sink, closeSink := auditSinks(cfg.Audit, stdout); sink != nil {
+		defer closeSink()
+		observer = append(observer, telemetry.NewAudit(sink))
+	}
+	rt = router.New(manager, router.Options{
 		Naming:        router.Naming{Separator: cfg.Naming.Separator, MaxLength: cfg.Naming.MaxLength},
 		PageSize:      cfg.PageSize,
 		Version:       version,
 		View:          view,
-		Policy:        router.Policy{Limit: limitFunc(cfg.Limits), Cache: cacheRuleFunc(cfg.Cache)},
+		Policy:        toolPolicy(cfg),
 		Cache:         responses,
 		MaxEntryBytes: cfg.Cache.MaxEntryBytes,
+		Observer:      observer,
 	}, log)
 	manager.OnResourceUpdated(rt.ResourceUpdated)
 	go rt.Run(runCtx, manager.Changes())
@@ -92,14 +121,16 @@ func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) er
 	sourcesSynced := make(chan struct{})
 	details := func() map[string]any { return nil }
 	if cfg.Consul != nil {
-		consul, err := registry.NewConsul(cfg.Consul, log)
-		if err != nil {
+		if consul, err = registry.NewConsul(cfg.Consul, log); err != nil {
 			return err
 		}
 		details = func() map[string]any { return map[string]any{"consul": consul.State()} }
 		var once sync.Once
 		go consul.Run(runCtx, func(discovered registry.Snapshot) {
-			manager.Apply(registry.Merge(static, discovered, cfg.Defaults.Timeout.D(), log))
+			sources.Lock()
+			sources.discovered = discovered
+			sources.Unlock()
+			applySources()
 			once.Do(func() { close(sourcesSynced) })
 		})
 	} else {
@@ -115,6 +146,36 @@ func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) er
 			rt.Rebuild()
 			ready.Done("upstreams")
 			log.Info("upstreams tried", "tools", rt.Catalog().Len())
+		}
+	}()
+
+	// Reload on SIGHUP: what can change without a restart does; a bad file changes nothing.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-runCtx.Done():
+				return
+			case <-hup:
+			}
+			next, err := config.Load(path)
+			if err != nil {
+				log.Error("reload refused; the running config stays", "err", err.Error())
+				continue
+			}
+			sources.Lock()
+			sources.static, sources.timeout = registry.Static(next), next.Defaults.Timeout.D()
+			sources.Unlock()
+			applySources()
+			policies.Store(policiesOf(next))
+			rt.SetPolicy(toolPolicy(next))
+			if restartNeeded(cfg, next) {
+				log.Warn("reloaded upstreams, limits, cache rules and policies; other changed keys (listen, auth, consul, cache store, breaker, bulkhead) take a restart")
+			} else {
+				log.Info("config reloaded", "upstreams", len(next.Upstreams))
+			}
 		}
 	}()
 
@@ -138,6 +199,10 @@ func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) er
 		adminMux = http.NewServeMux()
 	}
 	admin.Register(adminMux, ready, details)
+	adminMux.Handle("GET /metrics", metrics.Handler())
+	admin.RegisterViews(adminMux,
+		func() any { return catalogView(rt, manager, policies.Load()) },
+		func() any { return upstreamsView(manager) })
 	admin.RegisterCachePurge(adminMux, func(ctx context.Context, upstreamName, tool string) (int, error) {
 		if tool != "" { // an exposed name: the cache knows tools by upstream and original name
 			e, ok := rt.Catalog().Lookup(tool)
@@ -190,111 +255,9 @@ func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) er
 	return err
 }
 
-// limitFunc resolves each tool's rate limit: limits.tools by exact name, then by glob (sorted),
-// then the upstream's own mcp_rate_limit, then limits.default; none when nothing applies.
-func limitFunc(l config.Limits) router.LimitFunc {
-	return func(name router.ExposedName, upstreamRate config.Rate) ratelimit.Limit {
-		if lim, ok := config.MatchTool(l.Tools, string(name)); ok {
-			return toLimit(lim)
-		}
-		if upstreamRate.PerSecond > 0 {
-			return toLimit(config.Limit{Rate: upstreamRate})
-		}
-		if l.Default != nil {
-			return toLimit(*l.Default)
-		}
-		return ratelimit.Unlimited
-	}
-}
-
-// cacheRuleFunc resolves each tool's cache rule: cache.tools by exact name, then by glob, then
-// the upstream's mcp_cache_ttl for tools annotated readOnlyHint. A destructive tool is never
-// cached (destructiveHint counts only when readOnlyHint is not true, as the MCP spec reads).
-func cacheRuleFunc(c config.Cache) func(router.ExposedName, time.Duration, mcp.ToolAnnotation) *router.CacheRule {
-	return func(name router.ExposedName, upstreamTTL time.Duration, a mcp.ToolAnnotation) *router.CacheRule {
-		readOnly := a.ReadOnlyHint != nil && *a.ReadOnlyHint
-		if a.DestructiveHint != nil && *a.DestructiveHint && !readOnly {
-			return nil
-		}
-		if rule, ok := config.MatchTool(c.Tools, string(name)); ok {
-			return &router.CacheRule{TTL: rule.TTL.D(), Shared: rule.Shared}
-		}
-		if upstreamTTL > 0 && readOnly {
-			return &router.CacheRule{TTL: upstreamTTL}
-		}
-		return nil
-	}
-}
-
-// originOf returns the origin (scheme://host[:port]) of a URL.
-func originOf(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return ""
-	}
-	return u.Scheme + "://" + u.Host
-}
-
-// newCache returns the response cache: Redis when configured, else in process.
-func newCache(c config.Cache, log *slog.Logger) (*cache.Cache, error) {
-	if c.Redis == nil {
-		return cache.New(cache.NewMemory(c.MemoryBytes), time.Second, log), nil
-	}
-	opts, err := cache.RedisOptions(c.Redis)
-	if err != nil {
-		return nil, err
-	}
-	return cache.New(cache.NewRedis(redis.NewUniversalClient(opts)), c.Redis.Timeout.D(), log), nil
-}
-
-// toLimit defaults the burst to one second's worth of calls, at least 1.
-func toLimit(l config.Limit) ratelimit.Limit {
-	burst := l.Burst
-	if burst == 0 {
-		burst = max(1, int(math.Ceil(l.Rate.PerSecond)))
-	}
-	return ratelimit.Limit{Rate: l.Rate.PerSecond, Burst: burst}
-}
-
-// startAuth starts OIDC discovery (not ready until it succeeds) and returns the HTTP
-// authenticator and each caller's tool view for the router.
-func startAuth(ctx context.Context, cfg *config.Config, ready *admin.Readiness, log *slog.Logger) (*authn.Authenticator, func(context.Context) func(string) bool) {
-	v := authn.NewVerifier(authn.VerifierConfig{
-		Issuer: cfg.Auth.Issuer, Audience: cfg.Auth.Audience, Skew: cfg.Auth.ClockSkew.D(),
-	}, log)
-	ready.Wait("oidc", "discovery not attempted yet")
-	go func() {
-		tick := time.NewTicker(time.Second)
-		defer tick.Stop()
-		done := make(chan struct{})
-		go v.Run(ctx, func() { close(done) })
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-done:
-				ready.Done("oidc")
-				return
-			case <-tick.C:
-				ready.Wait("oidc", v.NotReadyReason())
-			}
-		}
-	}()
-
-	var policies authn.Policies
-	var scopes []string
-	for _, p := range cfg.Auth.Policies {
-		policies = append(policies, authn.Policy{Scope: p.When.Scope, Claims: p.When.Claim, Allow: p.Allow})
-		if p.When.Scope != "" {
-			scopes = append(scopes, p.When.Scope)
-		}
-	}
-	auth := authn.NewAuthenticator(v, authn.AuthenticatorConfig{
-		PublicURL: cfg.PublicURL, Resource: cfg.PublicURL, Issuer: cfg.Auth.Issuer,
-		RequiredScopes: cfg.Auth.RequiredScopes, ScopesSupported: scopes,
-	})
-	view := func(ctx context.Context) func(string) bool {
-		return policies.View(authn.PrincipalFrom(ctx))
-	}
-	return auth, view
+// restartNeeded reports whether next changes keys a reload cannot apply.
+func restartNeeded(cur, next *config.Config) bool {
+	return cur.Listen != next.Listen || cur.AdminListen != next.AdminListen || cur.PublicURL != next.PublicURL ||
+		!equalJSON(cur.Auth, next.Auth, "Policies") || !equalJSON(cur.Consul, next.Consul, "") ||
+		!equalJSON(cur.Cache.Redis, next.Cache.Redis, "") || cur.Breaker != next.Breaker || cur.Bulkhead != next.Bulkhead
 }

@@ -1,0 +1,100 @@
+package main
+
+import (
+	"encoding/json"
+	"path"
+	"reflect"
+
+	"github.com/switchboard-mcp/switchboard/authn"
+	"github.com/switchboard-mcp/switchboard/router"
+	"github.com/switchboard-mcp/switchboard/telemetry"
+	"github.com/switchboard-mcp/switchboard/upstream"
+)
+
+// instanceStates reads every instance for the metrics.
+func instanceStates(m *upstream.Manager) []telemetry.InstanceState {
+	var out []telemetry.InstanceState
+	for _, u := range m.Upstreams() {
+		for _, s := range u.Instances() {
+			breaker := map[string]int{"closed": 0, "half-open": 1, "open": 2}[s.Breaker]
+			out = append(out, telemetry.InstanceState{Upstream: string(u.Desc.Name), Instance: string(s.ID),
+				Connected: s.Connected, InFlight: s.InFlight, Breaker: breaker})
+		}
+	}
+	return out
+}
+
+type upstreamView struct {
+	Name      string            `json:"name"`
+	Namespace string            `json:"namespace"`
+	Timeout   string            `json:"timeout"`
+	Instances []upstream.Status `json:"instances"`
+}
+
+// upstreamsView is /admin/upstreams: every upstream with its instances' health, breaker state
+// and calls in flight.
+func upstreamsView(m *upstream.Manager) any {
+	out := []upstreamView{}
+	for _, u := range m.Upstreams() {
+		out = append(out, upstreamView{Name: string(u.Desc.Name), Namespace: u.Desc.Namespace,
+			Timeout: u.Desc.Timeout.String(), Instances: u.Instances()})
+	}
+	return map[string]any{"upstreams": out}
+}
+
+type toolView struct {
+	Name       string         `json:"name"`
+	Upstream   string         `json:"upstream"`
+	Tool       string         `json:"tool"`
+	RateLimit  *ratelimitView `json:"rate_limit,omitempty"`
+	CacheTTL   string         `json:"cache_ttl,omitempty"`
+	CacheShare bool           `json:"cache_shared,omitempty"`
+	Idempotent bool           `json:"idempotent"`
+	Policies   []int          `json:"allowed_by_policies"`
+}
+
+type ratelimitView struct {
+	PerSecond float64 `json:"per_second"`
+	Burst     int     `json:"burst"`
+}
+
+// catalogView is /admin/catalog: the upstreams and every tool with its effective limit, cache
+// rule, and the policies (by index in auth.policies) whose allow list names it; a principal no
+// policy matches may call every tool.
+func catalogView(rt *router.Router, m *upstream.Manager, ps *authn.Policies) any {
+	tools := []toolView{}
+	for _, e := range rt.Catalog().Entries() {
+		v := toolView{Name: string(e.Name), Upstream: string(e.Upstream), Tool: e.Tool, Idempotent: e.Idempotent, Policies: []int{}}
+		if e.Limit.Rate > 0 {
+			v.RateLimit = &ratelimitView{PerSecond: e.Limit.Rate, Burst: e.Limit.Burst}
+		}
+		if e.Cache != nil {
+			v.CacheTTL, v.CacheShare = e.Cache.TTL.String(), e.Cache.Shared
+		}
+		for i, p := range *ps {
+			for _, glob := range p.Allow {
+				if ok, _ := path.Match(glob, string(e.Name)); ok {
+					v.Policies = append(v.Policies, i)
+					break
+				}
+			}
+		}
+		tools = append(tools, v)
+	}
+	return map[string]any{"upstreams": upstreamsView(m).(map[string]any)["upstreams"], "tools": tools}
+}
+
+// equalJSON reports whether a and b are equal, ignoring the field skip ("" for none).
+func equalJSON(a, b any, skip string) bool {
+	if skip == "" {
+		return reflect.DeepEqual(a, b)
+	}
+	var ma, mb map[string]any
+	ja, _ := json.Marshal(a)
+	jb, _ := json.Marshal(b)
+	_ = json.Unmarshal(ja, &ma)
+	_ = json.Unmarshal(jb, &mb)
+	delete(ma, skip)
+	delete(mb, skip)
+	return reflect.DeepEqual(ma, mb)
+}

@@ -1,0 +1,163 @@
+// Package telemetry turns what the gateway does into Prometheus metrics and an audit log. No
+// label or audit field carries an argument value, a result or a token; labels are bounded by the
+// catalog (tools, upstreams, instances), never by principals.
+package telemetry
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/switchboard-mcp/switchboard/router"
+)
+
+// Metrics holds the gateway's Prometheus metrics. Safe for concurrent use.
+type Metrics struct {
+	registry *prometheus.Registry
+
+	calls       *prometheus.CounterVec
+	callSeconds *prometheus.HistogramVec
+	upSeconds   *prometheus.HistogramVec
+	rateLimited *prometheus.CounterVec
+	cache       *prometheus.CounterVec
+}
+
+var _ router.Observer = (*Metrics)(nil)
+
+// State is what the gauges read at scrape time; every func may be nil.
+type State struct {
+	// Instances lists every upstream instance with its state.
+	Instances func() []InstanceState
+	// CatalogTools is the number of exposed tools; CatalogChanged when the catalog last changed.
+	CatalogTools   func() int
+	CatalogChanged func() time.Time
+	// ConsulReachable and ConsulSynced report the Consul source (absent when none).
+	ConsulReachable, ConsulSynced func() bool
+	// SessionsOpen is the number of client MCP sessions open.
+	SessionsOpen func() int
+}
+
+// InstanceState is one instance at scrape time.
+type InstanceState struct {
+	Upstream, Instance string
+	Connected          bool
+	InFlight           int64
+	Breaker            int // 0 closed, 1 half-open, 2 open
+}
+
+// NewMetrics registers the metrics (and Go runtime and process ones) in a registry of its own.
+func NewMetrics(state State) *Metrics {
+	m := &Metrics{registry: prometheus.NewRegistry()}
+	m.calls = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "switchboard_calls_total",
+		Help: "tools/call requests by exposed tool, upstream and outcome (ok, tool_error, jsonrpc_error, unknown_tool, cancelled, rate_limited, circuit_open, no_instance, timeout, upstream_unavailable).",
+	}, []string{"tool", "upstream", "outcome"})
+	m.callSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "switchboard_call_duration_seconds",
+		Help:    "Duration of tools/call requests as the gateway handled them, by exposed tool.",
+		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
+	}, []string{"tool"})
+	m.upSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "switchboard_upstream_call_duration_seconds",
+		Help:    "Duration of calls that went to an upstream (cache misses), by upstream.",
+		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
+	}, []string{"upstream"})
+	m.rateLimited = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "switchboard_rate_limit_rejections_total",
+		Help: "Calls rejected by a rate limit, by exposed tool.",
+	}, []string{"tool"})
+	m.cache = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "switchboard_cache_lookups_total",
+		Help: "Cache lookups of cacheable calls by result (hit, miss).",
+	}, []string{"result"})
+	m.registry.MustRegister(m.calls, m.callSeconds, m.upSeconds, m.rateLimited, m.cache,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		stateCollector{state})
+	return m
+}
+
+// Handler serves /metrics.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})
+}
+
+// ObserveCall counts a finished call.
+func (m *Metrics) ObserveCall(c router.CallRecord) {
+	tool := string(c.Tool)
+	m.calls.WithLabelValues(tool, c.Upstream, c.Outcome).Inc()
+	if tool == "" {
+		return // unknown tools: counted, nothing more (their names are the client's, unbounded)
+	}
+	m.callSeconds.WithLabelValues(tool).Observe(c.Duration.Seconds())
+	if c.Outcome == router.CodeRateLimited {
+		m.rateLimited.WithLabelValues(tool).Inc()
+		return
+	}
+	switch {
+	case c.CacheHit:
+		m.cache.WithLabelValues("hit").Inc()
+		return
+	case c.Cacheable:
+		m.cache.WithLabelValues("miss").Inc()
+	}
+	if c.Instance != "" {
+		m.upSeconds.WithLabelValues(c.Upstream).Observe(c.Duration.Seconds())
+	}
+}
+
+// stateCollector reads gauges from the gateway's state at scrape time.
+type stateCollector struct{ s State }
+
+var (
+	inFlightDesc = prometheus.NewDesc("switchboard_instance_in_flight", "Calls in flight per upstream instance.", []string{"upstream", "instance"}, nil)
+	upDesc       = prometheus.NewDesc("switchboard_instance_up", "1 when the gateway has a live session to the instance.", []string{"upstream", "instance"}, nil)
+	breakerDesc  = prometheus.NewDesc("switchboard_breaker_state", "Circuit breaker state per instance: 0 closed, 1 half-open, 2 open.", []string{"upstream", "instance"}, nil)
+	toolsDesc    = prometheus.NewDesc("switchboard_catalog_tools", "Tools in the catalog.", nil, nil)
+	changedDesc  = prometheus.NewDesc("switchboard_catalog_last_change_timestamp_seconds", "When the catalog last changed.", nil, nil)
+	consulUp     = prometheus.NewDesc("switchboard_consul_reachable", "1 while Consul answers.", nil, nil)
+	consulSynced = prometheus.NewDesc("switchboard_consul_synced", "1 once Consul was read once.", nil, nil)
+	sessionsDesc = prometheus.NewDesc("switchboard_sessions_open", "Client MCP sessions open (the 2026-07-28 era has none).", nil, nil)
+)
+
+func (c stateCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{inFlightDesc, upDesc, breakerDesc, toolsDesc, changedDesc, consulUp, consulSynced, sessionsDesc} {
+		ch <- d
+	}
+}
+
+func (c stateCollector) Collect(ch chan<- prometheus.Metric) {
+	if c.s.Instances != nil {
+		for _, in := range c.s.Instances() {
+			ch <- prometheus.MustNewConstMetric(inFlightDesc, prometheus.GaugeValue, float64(in.InFlight), in.Upstream, in.Instance)
+			ch <- prometheus.MustNewConstMetric(upDesc, prometheus.GaugeValue, boolValue(in.Connected), in.Upstream, in.Instance)
+			ch <- prometheus.MustNewConstMetric(breakerDesc, prometheus.GaugeValue, float64(in.Breaker), in.Upstream, in.Instance)
+		}
+	}
+	if c.s.CatalogTools != nil {
+		ch <- prometheus.MustNewConstMetric(toolsDesc, prometheus.GaugeValue, float64(c.s.CatalogTools()))
+	}
+	if c.s.CatalogChanged != nil {
+		if t := c.s.CatalogChanged(); !t.IsZero() {
+			ch <- prometheus.MustNewConstMetric(changedDesc, prometheus.GaugeValue, float64(t.UnixNano())/1e9)
+		}
+	}
+	if c.s.ConsulReachable != nil {
+		ch <- prometheus.MustNewConstMetric(consulUp, prometheus.GaugeValue, boolValue(c.s.ConsulReachable()))
+	}
+	if c.s.ConsulSynced != nil {
+		ch <- prometheus.MustNewConstMetric(consulSynced, prometheus.GaugeValue, boolValue(c.s.ConsulSynced()))
+	}
+	if c.s.SessionsOpen != nil {
+		ch <- prometheus.MustNewConstMetric(sessionsDesc, prometheus.GaugeValue, float64(c.s.SessionsOpen()))
+	}
+}
+
+func boolValue(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
