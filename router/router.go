@@ -150,7 +150,13 @@ func New(ups Upstreams, opts Options, log *slog.Logger) *Router {
 // Handler is the MCP endpoint (mount it at /mcp): Streamable HTTP for both protocol eras.
 // While draining it refuses requests that would start something new (no session yet).
 func (r *Router) Handler() http.Handler {
-	h := withJSONRPCErrors(r.http)
+	var unknownTool func()
+	if r.observer != nil {
+		unknownTool = func() {
+			r.observer.ObserveCall(CallRecord{Time: time.Now(), Outcome: OutcomeUnknownTool})
+		}
+	}
+	h := withJSONRPCErrors(r.http, unknownTool)
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if r.draining.Load() && req.Method == http.MethodPost && req.Header.Get("Mcp-Session-Id") == "" {
 			w.Header().Set("Retry-After", "1")

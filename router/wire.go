@@ -45,21 +45,24 @@ func jsonRPCError(ctx context.Context, e *upstream.RPCError) error {
 	return errPlaceholder
 }
 
-// withJSONRPCErrors gives each POST an error slot and rewrites its response.
-func withJSONRPCErrors(next http.Handler) http.Handler {
+// withJSONRPCErrors gives each POST an error slot and rewrites its response. unknownTool, if
+// not nil, is told when mcp-go answered a call of a tool it does not have (such calls never
+// reach the router's handler).
+func withJSONRPCErrors(next http.Handler, unknownTool func()) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
 			next.ServeHTTP(w, r)
 			return
 		}
 		slot := &errorSlot{}
-		next.ServeHTTP(&errorWriter{ResponseWriter: w, slot: slot}, r.WithContext(context.WithValue(r.Context(), errorSlotKey{}, slot)))
+		next.ServeHTTP(&errorWriter{ResponseWriter: w, slot: slot, unknownTool: unknownTool}, r.WithContext(context.WithValue(r.Context(), errorSlotKey{}, slot)))
 	})
 }
 
 type errorWriter struct {
 	http.ResponseWriter
-	slot *errorSlot
+	slot        *errorSlot
+	unknownTool func()
 }
 
 var errorKey = []byte(`"error":`)
@@ -127,6 +130,9 @@ func (w *errorWriter) rewriteMessage(msg []byte) []byte {
 	case m.Error.Code == mcp.INVALID_PARAMS && mcpGoToolNotFound.MatchString(m.Error.Message):
 		name := mcpGoToolNotFound.FindStringSubmatch(m.Error.Message)[1]
 		m.Error = &mcp.JSONRPCErrorDetails{Code: mcp.INVALID_PARAMS, Message: "unknown tool: " + name}
+		if w.unknownTool != nil {
+			w.unknownTool()
+		}
 	default:
 		return msg
 	}

@@ -42,7 +42,7 @@ func TestErrorWriterRewrites(t *testing.T) {
 					_ = jsonRPCError(r.Context(), tc.slot)
 				}
 				_, _ = w.Write([]byte(tc.in))
-			}))
+			}), nil)
 			h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/mcp", nil))
 			if got := rec.Body.String(); got != tc.want {
 				t.Errorf("got  %s\nwant %s", got, tc.want)
