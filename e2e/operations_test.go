@@ -138,10 +138,12 @@ upstreams: [{name: demo, url: %s}]
 			}
 		}
 		Tools []struct {
-			Name       string
-			RateLimit  *struct{ PerSecond float64 `json:"per_second"` } `json:"rate_limit"`
-			CacheTTL   string                       `json:"cache_ttl"`
-			CacheShare bool                         `json:"cache_shared"`
+			Name      string
+			RateLimit *struct {
+				PerSecond float64 `json:"per_second"`
+			} `json:"rate_limit"`
+			CacheTTL   string `json:"cache_ttl"`
+			CacheShare bool   `json:"cache_shared"`
 		}
 	}
 	if err := json.Unmarshal(body, &view); err != nil {
