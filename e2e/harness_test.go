@@ -237,7 +237,13 @@ type gateway struct {
 // and waits until it is ready.
 func startGateway(t testing.TB, yamlBody string) *gateway {
 	t.Helper()
-	g := launchGateway(t, yamlBody)
+	return startGatewayEnv(t, yamlBody, nil)
+}
+
+// startGatewayEnv is startGateway with extra environment variables for the gateway.
+func startGatewayEnv(t testing.TB, yamlBody string, env []string) *gateway {
+	t.Helper()
+	g := launchGatewayEnv(t, yamlBody, env)
 	eventually(t, 60*time.Second, "gateway readiness", func() error {
 		select {
 		case <-g.proc.done:
@@ -260,6 +266,11 @@ func startGateway(t testing.TB, yamlBody string) *gateway {
 // launchGateway runs switchboard without waiting for readiness.
 func launchGateway(t testing.TB, yamlBody string) *gateway {
 	t.Helper()
+	return launchGatewayEnv(t, yamlBody, nil)
+}
+
+func launchGatewayEnv(t testing.TB, yamlBody string, env []string) *gateway {
+	t.Helper()
 	listen := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	adminListen := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	cfg := fmt.Sprintf("listen: %s\nadmin_listen: %s\n%s", listen, adminListen, yamlBody)
@@ -267,7 +278,7 @@ func launchGateway(t testing.TB, yamlBody string) *gateway {
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p := start(t, nil, bin.switchboard, "serve", "--config", path)
+	p := start(t, env, bin.switchboard, "serve", "--config", path)
 	t.Cleanup(func() {
 		if strings.Contains(p.out.String(), "WARNING: DATA RACE") {
 			t.Errorf("the gateway has a data race:\n%s", p.out.String())

@@ -22,6 +22,8 @@ func (r *Router) callTool(ctx context.Context, req mcp.CallToolRequest) (res *mc
 	r.inFlight.Add(1)
 	defer r.inFlight.Add(-1)
 	rec := newCallRecord(ctx, req.Params.RawArguments)
+	ctx, span := startCallSpan(ctx, req)
+	defer func() { endCallSpan(span, outcomeOf(ctx, res, err)) }()
 	if r.observer != nil {
 		var servedBy func() string
 		ctx, servedBy = withInstance(ctx)

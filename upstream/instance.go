@@ -15,6 +15,7 @@ import (
 	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/sony/gobreaker/v2"
+	"go.opentelemetry.io/otel/codes"
 
 	"github.com/switchboard-mcp/switchboard/internal/backoff"
 	"github.com/switchboard-mcp/switchboard/registry"
@@ -260,6 +261,9 @@ func (in *Instance) sendRequest(ctx context.Context, method string, params map[s
 	in.inFlight.Add(1)
 	defer in.inFlight.Add(-1)
 	reportServedBy(ctx, in.spec.ID)
+	ctx, span := in.startSpan(ctx, method, params)
+	defer span.End()
+	header := traceHeaders(ctx, params)
 
 	callCtx, cancel := context.WithTimeout(ctx, in.timeoutOrDefault())
 	defer cancel()
@@ -267,13 +271,23 @@ func (in *Instance) sendRequest(ctx context.Context, method string, params map[s
 		token, end := in.calls.begin(d)
 		defer end()
 		if token != "" {
-			params["_meta"] = map[string]any{"progressToken": token}
+			meta, _ := params["_meta"].(map[string]any)
+			if meta == nil {
+				meta = map[string]any{}
+				params["_meta"] = meta
+			}
+			meta["progressToken"] = token
 		}
 	}
 	id := in.requestID()
 	resp, err := st.conn.rpc.SendRequest(callCtx, transport.JSONRPCRequest{
-		JSONRPC: mcp.JSONRPC_VERSION, ID: id, Method: method, Params: params,
+		JSONRPC: mcp.JSONRPC_VERSION, ID: id, Method: method, Params: params, Header: header,
 	})
+	if err != nil {
+		span.SetStatus(codes.Error, err.Error())
+	} else if resp.Error != nil {
+		span.SetStatus(codes.Error, resp.Error.Message)
+	}
 	switch {
 	case err == nil && resp.Error != nil:
 		return nil, &RPCError{Code: resp.Error.Code, Message: resp.Error.Message, Data: resp.Error.Data}

@@ -51,6 +51,15 @@ func serve(ctx context.Context, path string, cfg *config.Config, stdout, stderr 
 	runCtx, stopRun := context.WithCancel(context.Background())
 	defer stopRun()
 	ready := &admin.Readiness{}
+	stopTracing, err := telemetry.StartTracing(runCtx, version)
+	if err != nil {
+		log.Warn("tracing is off: the OTLP exporter could not start", "err", err)
+	}
+	defer func() {
+		flush, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = stopTracing(flush)
+	}()
 
 	manager := upstream.NewManager(log, upstream.Settings{
 		ConnectTimeout:  cfg.Defaults.ConnectTimeout.D(),
@@ -185,6 +194,7 @@ func serve(ctx context.Context, path string, cfg *config.Config, stdout, stderr 
 		mcpHandler = auth.Wrap(mcpHandler)
 	}
 	mcpHandler = middleware.Chain(mcpHandler,
+		telemetry.ExtractTraceContext,
 		middleware.Origin(append([]string{originOf(cfg.PublicURL)}, cfg.AllowedOrigins...)),
 		middleware.BodyLimit(int64(cfg.MaxRequestBytes)),
 		middleware.JSONRPC,

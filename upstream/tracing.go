@@ -1,0 +1,52 @@
+package upstream
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/mark3labs/mcp-go/mcp"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+)
+
+var tracer = otel.Tracer("github.com/switchboard-mcp/switchboard/upstream")
+
+// startSpan starts the client span of one request to the instance.
+func (in *Instance) startSpan(ctx context.Context, method string, params map[string]any) (context.Context, trace.Span) {
+	name := method
+	attrs := []attribute.KeyValue{
+		attribute.String("mcp.method.name", method),
+		attribute.String("switchboard.upstream", string(in.name)),
+		attribute.String("switchboard.instance", string(in.spec.ID)),
+		attribute.String("network.transport", string(in.spec.Transport)),
+	}
+	if tool, ok := params["name"].(string); ok && method == string(mcp.MethodToolsCall) {
+		name += " " + tool
+		attrs = append(attrs, attribute.String("gen_ai.tool.name", tool))
+	}
+	if st := in.state.Load(); st.conn != nil && st.conn.rpc.GetSessionId() != "" {
+		attrs = append(attrs, attribute.String("mcp.session.id", st.conn.rpc.GetSessionId()))
+	}
+	return tracer.Start(ctx, name, trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
+}
+
+// traceHeaders passes the trace context on to the upstream: as HTTP headers, and in the
+// request's _meta (for stdio, and servers that read it there). It returns the headers.
+func traceHeaders(ctx context.Context, params map[string]any) http.Header {
+	h := http.Header{}
+	otel.GetTextMapPropagator().Inject(ctx, propagation.HeaderCarrier(h))
+	if tp := h.Get("traceparent"); tp != "" {
+		meta, _ := params["_meta"].(map[string]any)
+		if meta == nil {
+			meta = map[string]any{}
+			params["_meta"] = meta
+		}
+		meta["traceparent"] = tp
+		if ts := h.Get("tracestate"); ts != "" {
+			meta["tracestate"] = ts
+		}
+	}
+	return h
+}
