@@ -154,7 +154,9 @@ func TestKeyRotation(t *testing.T) {
 		t.Fatalf("token signed with the new key: %d %s", rec.Code, rec.Body.String())
 	}
 	// A token of the withdrawn key that the gateway never saw is refused: the key set was
-	// refetched for the new key id, and the old key is gone from it.
+	// refetched for the new key id, and the old key is gone from it. (go-oidc stores a refetched
+	// key set just after answering the request that asked for it; give it that moment.)
+	time.Sleep(100 * time.Millisecond)
 	if rec := do(h, "/mcp", "Bearer "+unseen); rec.Code != 401 {
 		t.Fatalf("token of a withdrawn key: %d %s", rec.Code, rec.Body.String())
 	}
