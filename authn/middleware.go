@@ -67,7 +67,14 @@ func (a *Authenticator) ServeMetadata(w http.ResponseWriter, _ *http.Request) {
 }
 
 // Wrap returns next behind authentication.
-func (a *Authenticator) Wrap(next http.Handler) http.Handler {
+func (a *Authenticator) Wrap(next http.Handler) http.Handler { return a.wrap(next, a.requiredScopes) }
+
+// WrapAdmin returns next behind authentication that also requires scope (operator endpoints).
+func (a *Authenticator) WrapAdmin(next http.Handler, scope string) http.Handler {
+	return a.wrap(next, append(slices.Clone(a.requiredScopes), scope))
+}
+
+func (a *Authenticator) wrap(next http.Handler, required []string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Query().Has("access_token") {
 			// RFC 6750 allows it; the MCP authorization spec forbids it: URLs end up in logs.
@@ -93,7 +100,7 @@ func (a *Authenticator) Wrap(next http.Handler) http.Handler {
 			a.challenge(w, http.StatusUnauthorized, "invalid_token", "the token is invalid, expired, or not for this resource")
 			return
 		}
-		for _, s := range a.requiredScopes {
+		for _, s := range required {
 			if !p.HasScope(s) {
 				a.challenge(w, http.StatusForbidden, "insufficient_scope", "the token lacks a required scope")
 				return

@@ -156,6 +156,9 @@ type Auth struct {
 	Audience string `yaml:"audience"`
 	// RequiredScopes must all be granted to use the gateway.
 	RequiredScopes []string `yaml:"required_scopes"`
+	// AdminScope is required of tokens for /admin/* when auth is on and the admin endpoints are
+	// not on a loopback-only admin_listen. Default "switchboard:admin".
+	AdminScope string `yaml:"admin_scope"`
 	// ClockSkew is tolerated on token expiry and not-before. Default 30s, at most 5m.
 	ClockSkew Duration `yaml:"clock_skew"`
 	// Policies decide which tools a principal may use; the first match wins.
@@ -329,6 +332,9 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Auth.Mode == "" {
 		c.Auth.Mode = AuthNone
+	}
+	if c.Auth.AdminScope == "" {
+		c.Auth.AdminScope = "switchboard:admin"
 	}
 	if c.Auth.ClockSkew == 0 {
 		c.Auth.ClockSkew = Duration(30 * time.Second)

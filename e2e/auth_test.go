@@ -266,3 +266,40 @@ upstreams: [{name: local, command: [%q]}]
 		t.Errorf("call after the IdP came up: %q", got)
 	}
 }
+
+// TestAdminEndpointsNeedTheAdminScope: with auth on and the admin endpoints on the MCP listener,
+// /admin/* asks for a token with the admin scope; health and readiness stay open.
+func TestAdminEndpointsNeedTheAdminScope(t *testing.T) {
+	t.Parallel()
+	iss := oidctest.New()
+	t.Cleanup(iss.Close)
+	g := startGateway(t, fmt.Sprintf(`admin_listen: ""
+auth: {mode: oidc, issuer: %s, audience: %s}
+upstreams: [{name: local, command: [%q]}]
+`, iss.URL, resource, bin.demo))
+	get := func(path, token string) int {
+		req, _ := http.NewRequest(http.MethodGet, g.Admin+path, nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	operator := iss.Sign("rsa-1", iss.Claims("ops", resource, "switchboard:admin"))
+	user := iss.Sign("rsa-1", iss.Claims("user", resource, ""))
+	for _, tc := range []struct {
+		path, token string
+		want        int
+	}{
+		{"/admin/catalog", "", 401}, {"/admin/catalog", user, 403}, {"/admin/catalog", operator, 200},
+		{"/admin/upstreams", operator, 200}, {"/healthz", "", 200}, {"/readyz", "", 200},
+	} {
+		if got := get(tc.path, tc.token); got != tc.want {
+			t.Errorf("GET %s (token %v): %d, want %d", tc.path, tc.token != "", got, tc.want)
+		}
+	}
+}

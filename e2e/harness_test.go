@@ -274,6 +274,9 @@ func launchGatewayEnv(t testing.TB, yamlBody string, env []string) *gateway {
 	listen := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	adminListen := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	cfg := fmt.Sprintf("listen: %s\nadmin_listen: %s\n%s", listen, adminListen, yamlBody)
+	if strings.Contains(yamlBody, "admin_listen:") { // the test sets it (empty: admin on listen)
+		cfg, adminListen = fmt.Sprintf("listen: %s\n%s", listen, yamlBody), listen
+	}
 	path := filepath.Join(t.TempDir(), "switchboard.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)

@@ -210,10 +210,18 @@ func serve(ctx context.Context, path string, cfg *config.Config, stdout, stderr 
 	}
 	admin.Register(adminMux, ready, details)
 	adminMux.Handle("GET /metrics", metrics.Handler())
-	admin.RegisterViews(adminMux,
+	// The operator endpoints that show or change state: on a loopback admin listener, or behind
+	// the admin scope when auth is on.
+	opsMux := http.NewServeMux()
+	admin.RegisterViews(opsMux,
 		func() any { return catalogView(rt, manager, policies.Load()) },
 		func() any { return upstreamsView(manager) })
-	admin.RegisterCachePurge(adminMux, func(ctx context.Context, upstreamName, tool string) (int, error) {
+	var ops http.Handler = opsMux
+	if auth != nil && (adminLn == mcpLn || !isLoopbackAddr(adminLn.Addr())) {
+		ops = auth.WrapAdmin(opsMux, cfg.Auth.AdminScope)
+	}
+	adminMux.Handle("/admin/", ops)
+	admin.RegisterCachePurge(opsMux, func(ctx context.Context, upstreamName, tool string) (int, error) {
 		if tool != "" { // an exposed name: the cache knows tools by upstream and original name
 			e, ok := rt.Catalog().Lookup(tool)
 			if !ok {
@@ -263,6 +271,12 @@ func serve(ctx context.Context, path string, cfg *config.Config, stdout, stderr 
 	}
 	log.Info("stopped")
 	return err
+}
+
+// isLoopbackAddr reports whether a listener address only accepts local connections.
+func isLoopbackAddr(a net.Addr) bool {
+	tcp, ok := a.(*net.TCPAddr)
+	return ok && tcp.IP.IsLoopback()
 }
 
 // restartNeeded reports whether next changes keys a reload cannot apply.
