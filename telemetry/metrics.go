@@ -112,9 +112,9 @@ func (m *Metrics) ObserveCall(c router.CallRecord) {
 type stateCollector struct{ s State }
 
 var (
-	inFlightDesc = prometheus.NewDesc("switchboard_instance_in_flight", "Calls in flight per upstream instance.", []string{"upstream", "instance"}, nil)
-	upDesc       = prometheus.NewDesc("switchboard_instance_up", "1 when the gateway has a live session to the instance.", []string{"upstream", "instance"}, nil)
-	breakerDesc  = prometheus.NewDesc("switchboard_breaker_state", "Circuit breaker state per instance: 0 closed, 1 half-open, 2 open.", []string{"upstream", "instance"}, nil)
+	inFlightDesc = prometheus.NewDesc("switchboard_instance_in_flight", "Calls in flight per upstream instance.", []string{"upstream", "replica"}, nil)
+	upDesc       = prometheus.NewDesc("switchboard_instance_up", "1 when the gateway has a live session to the instance.", []string{"upstream", "replica"}, nil)
+	breakerDesc  = prometheus.NewDesc("switchboard_breaker_state", "Circuit breaker state per instance: 0 closed, 1 half-open, 2 open.", []string{"upstream", "replica"}, nil)
 	toolsDesc    = prometheus.NewDesc("switchboard_catalog_tools", "Tools in the catalog.", nil, nil)
 	changedDesc  = prometheus.NewDesc("switchboard_catalog_last_change_timestamp_seconds", "When the catalog last changed.", nil, nil)
 	consulUp     = prometheus.NewDesc("switchboard_consul_reachable", "1 while Consul answers.", nil, nil)

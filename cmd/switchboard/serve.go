@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -97,16 +98,17 @@ func serve(ctx context.Context, path string, cfg *config.Config, stdout, stderr 
 	}
 	var rt *router.Router
 	var consul *registry.Consul
-	metrics := telemetry.NewMetrics(telemetry.State{
+	state := telemetry.State{
 		Instances:      func() []telemetry.InstanceState { return instanceStates(manager) },
 		CatalogTools:   func() int { return rt.Catalog().Len() },
 		CatalogChanged: func() time.Time { return rt.CatalogChanged() },
 		SessionsOpen:   func() int { return rt.SessionsOpen() },
-		ConsulReachable: func() bool {
-			return consul != nil && consul.State().Reachable
-		},
-		ConsulSynced: func() bool { return consul != nil && consul.State().Synced },
-	})
+	}
+	if cfg.Consul != nil { // without Consul the gauges are absent, not 0
+		state.ConsulReachable = func() bool { return consul != nil && consul.State().Reachable }
+		state.ConsulSynced = func() bool { return consul != nil && consul.State().Synced }
+	}
+	metrics := telemetry.NewMetrics(state)
 	observer := telemetry.Observers{metrics}
 	if sink, closeSink := auditSinks(cfg.Audit, stdout); sink != nil {
 		defer closeSink()
@@ -163,6 +165,7 @@ func serve(ctx context.Context, path string, cfg *config.Config, stdout, stderr 
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 	go func() {
+		current := cfg
 		for {
 			select {
 			case <-runCtx.Done():
@@ -180,11 +183,12 @@ func serve(ctx context.Context, path string, cfg *config.Config, stdout, stderr 
 			applySources()
 			policies.Store(policiesOf(next))
 			rt.SetPolicy(toolPolicy(next))
-			if restartNeeded(cfg, next) {
-				log.Warn("reloaded upstreams, limits, cache rules and policies; other changed keys (listen, auth, consul, cache store, breaker, bulkhead) take a restart")
+			if restartNeeded(current, next) {
+				log.Warn("reloaded upstreams, limits, cache rules and policies; the other keys that changed take effect at the next start")
 			} else {
 				log.Info("config reloaded", "upstreams", len(next.Upstreams))
 			}
+			current = next
 		}
 	}()
 
@@ -279,9 +283,12 @@ func isLoopbackAddr(a net.Addr) bool {
 	return ok && tcp.IP.IsLoopback()
 }
 
-// restartNeeded reports whether next changes keys a reload cannot apply.
+// restartNeeded reports whether next changes keys a reload cannot apply: anything but static
+// upstreams, defaults.timeout, limits, cache rules and policies.
 func restartNeeded(cur, next *config.Config) bool {
-	return cur.Listen != next.Listen || cur.AdminListen != next.AdminListen || cur.PublicURL != next.PublicURL ||
-		!equalJSON(cur.Auth, next.Auth, "Policies") || !equalJSON(cur.Consul, next.Consul, "") ||
-		!equalJSON(cur.Cache.Redis, next.Cache.Redis, "") || cur.Breaker != next.Breaker || cur.Bulkhead != next.Bulkhead
+	strip := func(c config.Config) config.Config {
+		c.Upstreams, c.Defaults.Timeout, c.Limits, c.Cache.Tools, c.Auth.Policies = nil, 0, config.Limits{}, nil, nil
+		return c
+	}
+	return !reflect.DeepEqual(strip(*cur), strip(*next))
 }

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"encoding/json"
 	"path"
-	"reflect"
 
 	"github.com/switchboard-mcp/switchboard/authn"
 	"github.com/switchboard-mcp/switchboard/router"
@@ -82,19 +80,4 @@ func catalogView(rt *router.Router, m *upstream.Manager, ps *authn.Policies) any
 		tools = append(tools, v)
 	}
 	return map[string]any{"upstreams": upstreamsView(m).(map[string]any)["upstreams"], "tools": tools}
-}
-
-// equalJSON reports whether a and b are equal, ignoring the field skip ("" for none).
-func equalJSON(a, b any, skip string) bool {
-	if skip == "" {
-		return reflect.DeepEqual(a, b)
-	}
-	var ma, mb map[string]any
-	ja, _ := json.Marshal(a)
-	jb, _ := json.Marshal(b)
-	_ = json.Unmarshal(ja, &ma)
-	_ = json.Unmarshal(jb, &mb)
-	delete(ma, skip)
-	delete(mb, skip)
-	return reflect.DeepEqual(ma, mb)
 }
