@@ -1,6 +1,9 @@
 package authn
 
-import "path"
+import (
+	"path"
+	"strconv"
+)
 
 // Policy allows the tools whose exposed names match Allow (globs) to principals that match: the
 // scope, when set, is granted, and every claim, when set, has the value (or contains it).
@@ -52,4 +55,17 @@ func (ps Policies) View(p *Principal) func(name string) bool {
 func (ps Policies) Allows(p *Principal, name string) bool {
 	view := ps.View(p)
 	return view == nil || view(name)
+}
+
+// ViewKey names the view of principal p: principals with the same key see the same tools. It is
+// the index of the policy that decides for p ("p3"), or "all".
+func (ps Policies) ViewKey(p *Principal) string {
+	if p != nil {
+		for i, pol := range ps {
+			if pol.matches(p) {
+				return "p" + strconv.Itoa(i)
+			}
+		}
+	}
+	return "all"
 }

@@ -79,3 +79,33 @@ func BenchmarkCall(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkToolsList is the server time of one tools/list of 1,000 tools (50 upstreams x 20
+// tools), over HTTP through the gateway's handler.
+func BenchmarkToolsList(b *testing.B) {
+	var listings []upstream.Listing
+	for u := range 50 {
+		l := upstream.Listing{Name: registry.ServiceName(fmt.Sprintf("up%02d", u)), Namespace: fmt.Sprintf("up%02d", u)}
+		for t := range 20 {
+			raw, _ := json.Marshal(map[string]any{"name": fmt.Sprintf("tool%02d", t), "description": "a tool of the benchmark",
+				"inputSchema": map[string]any{"type": "object", "properties": map[string]any{"q": map[string]any{"type": "string"}}}})
+			l.Tools = append(l.Tools, upstream.Tool{Name: fmt.Sprintf("tool%02d", t), Raw: raw})
+		}
+		listings = append(listings, l)
+	}
+	r := New(instantUpstreams{tools: listings}, Options{Naming: defaultNaming, PageSize: 1000, Version: "bench"}, quiet)
+	r.Rebuild()
+	h := r.Handler()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, mcpRequest(`{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"b","version":"1"}}}`, ""))
+	session := rec.Header().Get("Mcp-Session-Id")
+	body := `{"jsonrpc":"2.0","id":1,"method":"tools/list"}`
+	b.ResetTimer()
+	for range b.N {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, mcpRequest(body, session))
+		if rec.Code != 200 || strings.Count(rec.Body.String(), `"name":"up`) != 1000 {
+			b.Fatalf("%d, %d tools", rec.Code, strings.Count(rec.Body.String(), `"name":"up`))
+		}
+	}
+}

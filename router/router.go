@@ -39,10 +39,10 @@ type Options struct {
 	PageSize int
 	// Version is reported to clients in initialize.
 	Version string
-	// View returns what the caller (in ctx) may see and call: a predicate on exposed names, or
-	// nil for every tool. Nil View: everyone may use every tool. A tool outside a caller's view
-	// is unknown to it.
-	View func(ctx context.Context) func(name string) bool
+	// View returns what the caller (in ctx) may see and call: a key naming that view (callers
+	// with the same key see the same tools) and a predicate on exposed names, nil for every
+	// tool. Nil View: everyone may use every tool. A tool outside a caller's view is unknown to it.
+	View func(ctx context.Context) (key string, allowed func(name string) bool)
 	// Policy gives each tool its rate limit and cache rule.
 	Policy Policy
 	// Cache holds cached results; nil: nothing is cached.
@@ -75,6 +75,10 @@ type Router struct {
 	extras    atomic.Pointer[extras]
 	subs      subscriptions
 	sessions  atomic.Int64
+	live      sync.Map // ids of the client sessions open
+	view      func(context.Context) (string, func(string) bool)
+	pageSize  int
+	pages     atomic.Pointer[listPages]
 	changedAt atomic.Int64 // unix nanoseconds of the last catalog change seen by clients
 }
 
@@ -98,12 +102,13 @@ func New(ups Upstreams, opts Options, log *slog.Logger) *Router {
 		opts.Policy.Cache = nil // nothing to cache into
 	}
 	r := &Router{upstreams: ups, naming: opts.Naming, policy: opts.Policy, limiter: ratelimit.New(opts.MaxBuckets),
-		cache: opts.Cache, maxEntry: opts.MaxEntryBytes, observer: opts.Observer, log: log}
+		cache: opts.Cache, maxEntry: opts.MaxEntryBytes, observer: opts.Observer, view: opts.View,
+		pageSize: opts.PageSize, log: log}
 	hooks := &server.Hooks{}
 	r.levels.hooks(hooks)
 	r.subs.hooks(r, hooks)
-	hooks.AddOnRegisterSession(func(context.Context, server.ClientSession) { r.sessions.Add(1) })
-	hooks.AddOnUnregisterSession(func(context.Context, server.ClientSession) { r.sessions.Add(-1) })
+	hooks.AddOnRegisterSession(func(_ context.Context, s server.ClientSession) { r.sessions.Add(1); r.live.Store(s.SessionID(), true) })
+	hooks.AddOnUnregisterSession(func(_ context.Context, s server.ClientSession) { r.sessions.Add(-1); r.live.Delete(s.SessionID()) })
 	serverOpts := []server.ServerOption{
 		server.WithHooks(hooks),
 		server.WithToolCapabilities(true),
@@ -120,7 +125,7 @@ func New(ups Upstreams, opts Options, log *slog.Logger) *Router {
 		// mcp-go applies the filter to tools/list and, with the requested tool alone, to
 		// tools/call, which then answers "not found" (worded "unknown tool" by wire.go).
 		serverOpts = append(serverOpts, server.WithToolFilter(func(ctx context.Context, tools []mcp.Tool) []mcp.Tool {
-			allowed := opts.View(ctx)
+			_, allowed := opts.View(ctx)
 			if allowed == nil {
 				return tools
 			}
@@ -161,6 +166,9 @@ func (r *Router) Handler() http.Handler {
 		if r.draining.Load() && req.Method == http.MethodPost && req.Header.Get("Mcp-Session-Id") == "" {
 			w.Header().Set("Retry-After", "1")
 			http.Error(w, "shutting down: new sessions are refused; connect to another replica", http.StatusServiceUnavailable)
+			return
+		}
+		if r.serveToolsList(w, req) {
 			return
 		}
 		h.ServeHTTP(w, req)

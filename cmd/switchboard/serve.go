@@ -87,7 +87,7 @@ func serve(ctx context.Context, path string, cfg *config.Config, stdout, stderr 
 	var policies atomic.Pointer[authn.Policies]
 	policies.Store(policiesOf(cfg))
 	var auth *authn.Authenticator
-	var view func(context.Context) func(string) bool
+	var view func(context.Context) (string, func(string) bool)
 	if cfg.Auth.Mode == config.AuthOIDC {
 		auth, view = startAuth(runCtx, cfg, &policies, ready, log)
 	}

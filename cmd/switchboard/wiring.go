@@ -23,7 +23,7 @@ import (
 
 // startAuth starts OIDC discovery (not ready until it succeeds) and returns the HTTP
 // authenticator and each caller's tool view for the router, which reads policies (reloadable).
-func startAuth(ctx context.Context, cfg *config.Config, policies *atomic.Pointer[authn.Policies], ready *admin.Readiness, log *slog.Logger) (*authn.Authenticator, func(context.Context) func(string) bool) {
+func startAuth(ctx context.Context, cfg *config.Config, policies *atomic.Pointer[authn.Policies], ready *admin.Readiness, log *slog.Logger) (*authn.Authenticator, func(context.Context) (string, func(string) bool)) {
 	v := authn.NewVerifier(authn.VerifierConfig{
 		Issuer: cfg.Auth.Issuer, Audience: cfg.Auth.Audience, Skew: cfg.Auth.ClockSkew.D(),
 	}, log)
@@ -56,8 +56,9 @@ func startAuth(ctx context.Context, cfg *config.Config, policies *atomic.Pointer
 		PublicURL: cfg.PublicURL, Resource: cfg.PublicURL, Issuer: cfg.Auth.Issuer,
 		RequiredScopes: cfg.Auth.RequiredScopes, ScopesSupported: scopes,
 	})
-	view := func(ctx context.Context) func(string) bool {
-		return policies.Load().View(authn.PrincipalFrom(ctx))
+	view := func(ctx context.Context) (string, func(string) bool) {
+		ps := policies.Load()
+		return ps.ViewKey(authn.PrincipalFrom(ctx)), ps.View(authn.PrincipalFrom(ctx))
 	}
 	return auth, view
 }
