@@ -95,7 +95,10 @@ func (r *Router) toolsPage(req *http.Request, cursor string) ([]byte, bool) {
 	if cursor != "" {
 		raw, err := base64.RawURLEncoding.DecodeString(cursor)
 		n, ok := strings.CutPrefix(string(raw), "sb1:")
-		if offset, err = strconv.Atoi(n); err != nil || !ok || offset < 0 {
+		if err != nil || !ok {
+			return nil, false
+		}
+		if offset, err = strconv.Atoi(n); err != nil || offset < 0 {
 			return nil, false
 		}
 	}
