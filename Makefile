@@ -7,7 +7,7 @@ LDFLAGS := -X main.version=$(VERSION)
 STATICCHECK_VERSION := v0.8.2
 DEMO_ADDR ?= 127.0.0.1:3001
 
-.PHONY: build run test lint fuzz bench clean consul redis demo-consul
+.PHONY: build run test lint fuzz bench loadtest clean consul redis k6 demo-consul
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/switchboard ./cmd/switchboard
@@ -36,6 +36,15 @@ e2e/node/node_modules/.installed: e2e/node/package.json e2e/node/package-lock.js
 consul:
 	scripts/ensure-consul.sh
 
+# k6 for the load tests, pinned, built once from its Go module and cached (see the script).
+k6:
+	scripts/ensure-k6.sh
+
+# A k6 scenario through the gateway, with an mcp-demo upstream (SCENARIO=smoke|open|ramp,
+# ERA=2025-11-25|2026-07-28, DIRECT=1 to run it against the upstream too; see loadtest/README.md).
+loadtest: build k6
+	loadtest/run.sh
+
 # redis-server for the cache tests (Debian's package; installed when running as root).
 redis:
 	scripts/ensure-redis.sh
@@ -45,7 +54,7 @@ e2e/conformance/node_modules/.installed: e2e/conformance/package.json e2e/confor
 	npm ci --prefix e2e/conformance --no-audit --no-fund --loglevel=error
 	touch $@
 
-test: e2e/node/node_modules/.installed e2e/conformance/node_modules/.installed consul redis
+test: e2e/node/node_modules/.installed e2e/conformance/node_modules/.installed consul redis k6
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 12m ./...
 
@@ -81,9 +90,10 @@ demo-consul: build consul
 	$(BIN)/switchboard serve --config $$tmp/switchboard.yaml
 
 # Benchmarks; figures and how to read them are in docs/BENCHMARKS.md.
-bench: e2e/node/node_modules/.installed e2e/conformance/node_modules/.installed consul redis
-	$(GO) test ./authn ./ratelimit ./upstream ./cache -run '^$$' -bench . -benchtime 2s -count 3
-	$(GO) test ./e2e -run '^$$' -bench . -benchtime 3s -count 3
+bench: e2e/node/node_modules/.installed e2e/conformance/node_modules/.installed consul redis k6
+	$(GO) test ./router ./authn ./ratelimit ./upstream ./cache -run '^$$' -bench . -benchmem -benchtime 2s -count 3
+	$(GO) test ./e2e -run '^$$' -bench 'ToolsCall|ConsulPropagation' -benchtime 3s -count 3
+	$(GO) test ./e2e -run '^$$' -bench Ratios -benchtime 1x -v
 
 clean:
 	rm -rf $(BIN) e2e/node/node_modules

@@ -31,7 +31,7 @@ import (
 var bin struct {
 	switchboard, demo, goEverything string
 	node, npmEverything, tsClient   string
-	consul                          string
+	consul, k6                      string
 	confServer, node22, conformance string
 }
 
@@ -89,6 +89,10 @@ func setup(dir string) error {
 	bin.conformance, _ = filepath.Abs("conformance/node_modules/@modelcontextprotocol/conformance/dist/index.js")
 	if _, err := os.Stat(bin.conformance); err != nil {
 		return fmt.Errorf("conformance suite missing (run: npm ci --prefix e2e/conformance): %v", err)
+	}
+	bin.k6, _ = filepath.Abs("../bin/k6")
+	if _, err := os.Stat(bin.k6); err != nil {
+		return fmt.Errorf("k6 missing (run: scripts/ensure-k6.sh): %v", err)
 	}
 	bin.consul, _ = filepath.Abs("../bin/consul")
 	if _, err := os.Stat(bin.consul); err != nil {
