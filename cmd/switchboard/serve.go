@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"reflect"
@@ -214,6 +215,10 @@ func serve(ctx context.Context, path string, cfg *config.Config, stdout, stderr 
 	}
 	admin.Register(adminMux, ready, details)
 	adminMux.Handle("GET /metrics", metrics.Handler())
+	if os.Getenv("SWITCHBOARD_PPROF") == "1" { // profiling on the admin listener, for performance work
+		adminMux.HandleFunc("/debug/pprof/", pprof.Index)
+		adminMux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	}
 	// The operator endpoints that show or change state: on a loopback admin listener, or behind
 	// the admin scope when auth is on.
 	opsMux := http.NewServeMux()
