@@ -7,7 +7,7 @@ LDFLAGS := -X main.version=$(VERSION)
 STATICCHECK_VERSION := v0.8.2
 DEMO_ADDR ?= 127.0.0.1:3001
 
-.PHONY: build run test lint fuzz bench loadtest clean consul redis k6 demo-consul
+.PHONY: build run test lint fuzz bench loadtest image clean consul redis k6 helm demo-consul
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/switchboard ./cmd/switchboard
@@ -36,6 +36,16 @@ e2e/node/node_modules/.installed: e2e/node/package.json e2e/node/package-lock.js
 consul:
 	scripts/ensure-consul.sh
 
+# The container image, built without a container engine: a static binary on an empty base,
+# non-root, as an OCI image layout in bin/image (the Dockerfile builds the same with an engine).
+image:
+	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build -trimpath -ldflags "-s -w $(LDFLAGS)" -o $(BIN)/switchboard-linux-amd64 ./cmd/switchboard
+	$(GO) run ./internal/tools/ociimage -binary $(BIN)/switchboard-linux-amd64 -out $(BIN)/image -tag switchboard:$(VERSION)
+
+# helm for the chart's tests, pinned, built once and cached (see the script).
+helm:
+	scripts/ensure-helm.sh
+
 # k6 for the load tests, pinned, built once from its Go module and cached (see the script).
 k6:
 	scripts/ensure-k6.sh
@@ -54,7 +64,7 @@ e2e/conformance/node_modules/.installed: e2e/conformance/package.json e2e/confor
 	npm ci --prefix e2e/conformance --no-audit --no-fund --loglevel=error
 	touch $@
 
-test: e2e/node/node_modules/.installed e2e/conformance/node_modules/.installed consul redis k6
+test: e2e/node/node_modules/.installed e2e/conformance/node_modules/.installed consul redis k6 helm
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 12m ./...
 
