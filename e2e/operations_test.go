@@ -67,8 +67,8 @@ upstreams: [{name: demo, url: %s}]
 		`switchboard_cache_lookups_total{result="miss"}`:                                      1,
 		`switchboard_call_duration_seconds_count{tool="demo__echo"}`:                          3,
 		`switchboard_upstream_call_duration_seconds_count{upstream="demo"}`:                   6,
-		`switchboard_instance_up{replica="static",upstream="demo"}`:                          1,
-		`switchboard_breaker_state{replica="static",upstream="demo"}`:                        0,
+		`switchboard_instance_up{replica="static",upstream="demo"}`:                           1,
+		`switchboard_breaker_state{replica="static",upstream="demo"}`:                         0,
 		`switchboard_sessions_open`:                                                           1,
 	} {
 		if got := scrape(t, g, sample); got != want {
