@@ -44,11 +44,11 @@ image:
 
 # helm for the chart's tests, pinned, built once and cached (see the script).
 helm:
-	scripts/ensure-helm.sh
+	scripts/ensure-go-tool.sh helm helm.sh/helm/v3/cmd/helm v3.22.0
 
 # k6 for the load tests, pinned, built once from its Go module and cached (see the script).
 k6:
-	scripts/ensure-k6.sh
+	scripts/ensure-go-tool.sh k6 go.k6.io/k6 v1.8.1
 
 # A k6 scenario through the gateway, with an mcp-demo upstream (SCENARIO=smoke|open|ramp,
 # ERA=2025-11-25|2026-07-28, DIRECT=1 to run it against the upstream too; see loadtest/README.md).

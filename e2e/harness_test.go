@@ -92,7 +92,7 @@ func setup(dir string) error {
 	}
 	bin.k6, _ = filepath.Abs("../bin/k6")
 	if _, err := os.Stat(bin.k6); err != nil {
-		return fmt.Errorf("k6 missing (run: scripts/ensure-k6.sh): %v", err)
+		return fmt.Errorf("k6 missing (run: make k6): %v", err)
 	}
 	bin.consul, _ = filepath.Abs("../bin/consul")
 	if _, err := os.Stat(bin.consul); err != nil {

@@ -28,7 +28,7 @@ func helm(t *testing.T, args ...string) (string, error) {
 	t.Helper()
 	bin, _ := filepath.Abs("../../bin/helm")
 	if _, err := os.Stat(bin); err != nil {
-		t.Fatalf("helm missing (run: scripts/ensure-helm.sh; make test does): %v", err)
+		t.Fatalf("helm missing (run: make helm; make test does): %v", err)
 	}
 	var out, stderr bytes.Buffer
 	cmd := exec.Command(bin, args...)
