@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"sync/atomic"
 	"time"
@@ -16,7 +17,7 @@ import (
 )
 
 // CallRecord is what the router knows of one finished tools/call: enough for metrics and the
-// audit log, and never an argument value, a result or a token.
+// audit log. Observers must never record an argument value (Args), a result or a token.
 type CallRecord struct {
 	Time     time.Time
 	Tool     ExposedName // empty for an unknown tool (its name is the client's, unbounded)
@@ -30,7 +31,19 @@ type CallRecord struct {
 	Subject   string // the principal's subject, when authenticated
 	ClientID  string
 	Session   string // the MCP session, when there is one
-	ArgsHash  string // SHA-256 of the canonical arguments, 16 hex digits
+	// Args are the call's arguments as the client sent them: for ArgsHash, never to be kept.
+	Args json.RawMessage
+}
+
+// ArgsHash is the SHA-256 of the canonical arguments, 16 hex digits, computed on demand (only the
+// audit log wants it, and it costs a JSON round trip).
+func (c CallRecord) ArgsHash() string {
+	canon, err := cache.Canonical(c.Args)
+	if err != nil {
+		return ""
+	}
+	sum := sha256.Sum256(canon)
+	return hex.EncodeToString(sum[:8])
 }
 
 // Observer is told of every finished call. It must be safe for concurrent use and return fast.
@@ -70,13 +83,9 @@ func outcomeOf(ctx context.Context, res *mcp.CallToolResult, err error) string {
 
 // newCallRecord starts the record of a call: who calls, with what arguments (hashed).
 func newCallRecord(ctx context.Context, args []byte) CallRecord {
-	rec := CallRecord{Time: time.Now(), Session: sessionID(ctx)}
+	rec := CallRecord{Time: time.Now(), Session: sessionID(ctx), Args: args}
 	if p := authn.PrincipalFrom(ctx); p != nil {
 		rec.Subject, rec.ClientID = p.Subject, p.ClientID
-	}
-	if canon, err := cache.Canonical(args); err == nil {
-		sum := sha256.Sum256(canon)
-		rec.ArgsHash = hex.EncodeToString(sum[:8])
 	}
 	return rec
 }

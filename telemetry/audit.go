@@ -49,7 +49,7 @@ func (a *Audit) ObserveCall(c router.CallRecord) {
 	line, _ := json.Marshal(auditLine{
 		Time: c.Time.UTC().Format(time.RFC3339Nano), Subject: c.Subject, Client: c.ClientID, Session: c.Session,
 		Tool: string(c.Tool), Upstream: c.Upstream, Instance: c.Instance, Outcome: c.Outcome,
-		DurationMs: float64(c.Duration.Microseconds()) / 1000, CacheHit: c.CacheHit, ArgsHash: c.ArgsHash,
+		DurationMs: float64(c.Duration.Microseconds()) / 1000, CacheHit: c.CacheHit, ArgsHash: c.ArgsHash(),
 	})
 	line = append(line, '\n')
 	a.mu.Lock()
