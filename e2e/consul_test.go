@@ -53,12 +53,11 @@ func TestConsulRegistrationLifecycle(t *testing.T) {
 
 	// Registered: callable, and connected clients are told.
 	notified := make(chan struct{}, 16)
-	watcher := connect(t, g.URL, true, func(n mcp.JSONRPCNotification) {
+	connect(t, g.URL, true, func(n mcp.JSONRPCNotification) { // a second client, watching
 		if n.Method == string(mcp.MethodNotificationToolsListChanged) {
 			notified <- struct{}{}
 		}
 	})
-	_ = watcher
 	agent.register(t, "weather", "weather-1", weather, map[string]string{"mcp_path": "/mcp", "mcp_timeout": "5s"})
 	callable(t, c, "weather__whoami", "weather-1")
 	waitNotified(t, notified)
