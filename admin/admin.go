@@ -70,7 +70,9 @@ func Register(mux *http.ServeMux, ready *Readiness, details func() map[string]an
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		body := map[string]any{"status": "ready"}
 		if details != nil {
-			body["details"] = details()
+			if d := details(); d != nil {
+				body["details"] = d
+			}
 		}
 		status := http.StatusOK
 		if ok, why := ready.Ready(); !ok {
