@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"sync/atomic"
 	"time"
 
@@ -65,9 +64,7 @@ func outcomeOf(ctx context.Context, res *mcp.CallToolResult, err error) string {
 	switch {
 	case err != nil && ctx.Err() != nil:
 		return OutcomeCancelled
-	case errors.Is(err, errPlaceholder):
-		return OutcomeJSONRPCError
-	case err != nil:
+	case err != nil: // errPlaceholder included: an upstream's JSON-RPC error
 		return OutcomeJSONRPCError
 	case res == nil || !res.IsError:
 		return OutcomeOK
