@@ -11,6 +11,7 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/sony/gobreaker/v2"
@@ -78,6 +79,8 @@ type Cache struct {
 	flight  singleflight.Group
 	log     *slog.Logger
 	now     func() time.Time
+
+	readErrors, writeErrors atomic.Uint64
 }
 
 // New returns a Cache over store. timeout bounds each store operation; after five failures in a
@@ -110,13 +113,19 @@ type Hit struct {
 // outage by the breaker, never returned: the caller goes to the upstream).
 func (c *Cache) Get(ctx context.Context, k string) (Hit, bool) {
 	raw, err := c.breaker.Execute(func() ([]byte, error) {
-		ctx, cancel := context.WithTimeout(ctx, c.timeout)
+		storeCtx, cancel := context.WithTimeout(ctx, c.timeout)
 		defer cancel()
-		v, found, err := c.store.Get(ctx, k)
-		if err == nil && !found {
+		v, found, err := c.store.Get(storeCtx, k)
+		switch {
+		case err != nil && ctx.Err() != nil:
+			return nil, nil // the caller left: not the store's failure
+		case err != nil:
+			c.readErrors.Add(1)
+			return nil, err
+		case !found:
 			return nil, nil
 		}
-		return v, err
+		return v, nil
 	})
 	if err != nil || len(raw) < 8 {
 		return Hit{}, false
@@ -134,9 +143,22 @@ func (c *Cache) Set(ctx context.Context, k string, value []byte, ttl time.Durati
 		// The caller's answer does not wait for this; a client that left does not stop it.
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.timeout)
 		defer cancel()
-		return nil, c.store.Set(ctx, k, buf, ttl)
+		err := c.store.Set(ctx, k, buf, ttl)
+		if err != nil {
+			c.writeErrors.Add(1)
+		}
+		return nil, err
 	})
 }
+
+// StoreErrors is how many store reads and writes failed (timeouts included) since start; reads
+// and writes skipped while the store is skipped are not counted.
+func (c *Cache) StoreErrors() (reads, writes uint64) {
+	return c.readErrors.Load(), c.writeErrors.Load()
+}
+
+// StoreAvailable is false while the store is skipped after failing five times in a row.
+func (c *Cache) StoreAvailable() bool { return c.breaker.State() != gobreaker.StateOpen }
 
 // Flight runs fill once for all concurrent callers with the same key; each caller stops waiting
 // when its own ctx ends. fill runs detached from any one caller, so one leaving does not fail

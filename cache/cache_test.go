@@ -156,11 +156,55 @@ func TestFailOpenWhenRedisIsDown(t *testing.T) {
 			t.Fatal("a dead Redis held a call")
 		}
 	}
+	// Get, Set, Get, Set, Get fail at the store; then it is skipped, and skips are not errors.
+	if reads, writes := c.StoreErrors(); reads != 3 || writes != 2 {
+		t.Errorf("store errors = %d reads, %d writes; want 3 and 2", reads, writes)
+	}
+	if c.StoreAvailable() {
+		t.Error("store reported available after five failures in a row")
+	}
 	srv.Restart(t)
 	time.Sleep(5100 * time.Millisecond) // the breaker's rest
 	c.Set(ctx, "k", []byte("again"), time.Minute)
 	if hit, ok := c.Get(ctx, "k"); !ok || string(hit.Value) != "again" {
 		t.Errorf("after Redis came back: %v %q", ok, hit.Value)
+	}
+	if !c.StoreAvailable() {
+		t.Error("store still reported unavailable after it answered again")
+	}
+}
+
+// slowStore answers after its delay or when the context ends.
+type slowStore struct {
+	Store
+	delay time.Duration
+}
+
+func (s slowStore) Get(ctx context.Context, _ string) ([]byte, bool, error) {
+	select {
+	case <-time.After(s.delay):
+		return nil, false, nil
+	case <-ctx.Done():
+		return nil, false, ctx.Err()
+	}
+}
+
+func TestCallersLeavingDoNotTripTheStore(t *testing.T) {
+	t.Parallel()
+	c := New(slowStore{delay: time.Hour}, time.Hour, quiet)
+	for range 10 {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
+		c.Get(ctx, "k")
+		cancel()
+	}
+	if reads, _ := c.StoreErrors(); reads != 0 || !c.StoreAvailable() {
+		t.Errorf("callers that left counted as store failures: %d errors, available %v", reads, c.StoreAvailable())
+	}
+	// The store's own timeout is a failure.
+	c = New(slowStore{delay: time.Hour}, time.Millisecond, quiet)
+	c.Get(context.Background(), "k")
+	if reads, _ := c.StoreErrors(); reads != 1 {
+		t.Errorf("a store timeout counted %d times, want 1", reads)
 	}
 }
 

@@ -169,6 +169,12 @@ upstreams: [{name: demo, url: %s}]
 			t.Fatalf("call %d with Redis down failed: %s", i, text(res))
 		}
 	}
+	if n := scrape(t, g, `switchboard_cache_store_errors_total{op="read"}`); n < 1 {
+		t.Errorf("Redis down: cache read errors = %v, want at least 1", n)
+	}
+	if up := scrape(t, g, "switchboard_cache_store_available"); up != 0 {
+		t.Errorf("Redis down for 20 calls: cache store available = %v, want 0", up)
+	}
 
 	redis.Restart(t)
 	eventually(t, 30*time.Second, "caching again after Redis came back", func() error {
@@ -178,6 +184,9 @@ upstreams: [{name: demo, url: %s}]
 		}
 		return nil
 	})
+	if up := scrape(t, g, "switchboard_cache_store_available"); up != 1 {
+		t.Errorf("Redis back: cache store available = %v, want 1", up)
+	}
 }
 
 func TestInProcessCacheWithoutRedis(t *testing.T) {

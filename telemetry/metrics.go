@@ -38,6 +38,10 @@ type State struct {
 	ConsulReachable, ConsulSynced func() bool
 	// SessionsOpen is the number of client MCP sessions open.
 	SessionsOpen func() int
+	// CacheStoreErrors counts failed cache store reads and writes since start;
+	// CacheStoreAvailable is false while the store is skipped after repeated failures.
+	CacheStoreErrors    func() (reads, writes uint64)
+	CacheStoreAvailable func() bool
 }
 
 // InstanceState is one instance at scrape time.
@@ -120,10 +124,12 @@ var (
 	consulUp     = prometheus.NewDesc("switchboard_consul_reachable", "1 while Consul answers.", nil, nil)
 	consulSynced = prometheus.NewDesc("switchboard_consul_synced", "1 once Consul was read once.", nil, nil)
 	sessionsDesc = prometheus.NewDesc("switchboard_sessions_open", "Client MCP sessions open (the 2026-07-28 era has none).", nil, nil)
+	cacheErrDesc = prometheus.NewDesc("switchboard_cache_store_errors_total", "Cache store operations that failed (timeouts included), by op (read, write). The call went on uncached.", []string{"op"}, nil)
+	cacheUpDesc  = prometheus.NewDesc("switchboard_cache_store_available", "0 while the cache store is skipped after failing five times in a row.", nil, nil)
 )
 
 func (c stateCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{inFlightDesc, upDesc, breakerDesc, toolsDesc, changedDesc, consulUp, consulSynced, sessionsDesc} {
+	for _, d := range []*prometheus.Desc{inFlightDesc, upDesc, breakerDesc, toolsDesc, changedDesc, consulUp, consulSynced, sessionsDesc, cacheErrDesc, cacheUpDesc} {
 		ch <- d
 	}
 }
@@ -152,6 +158,14 @@ func (c stateCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	if c.s.SessionsOpen != nil {
 		ch <- prometheus.MustNewConstMetric(sessionsDesc, prometheus.GaugeValue, float64(c.s.SessionsOpen()))
+	}
+	if c.s.CacheStoreErrors != nil {
+		reads, writes := c.s.CacheStoreErrors()
+		ch <- prometheus.MustNewConstMetric(cacheErrDesc, prometheus.CounterValue, float64(reads), "read")
+		ch <- prometheus.MustNewConstMetric(cacheErrDesc, prometheus.CounterValue, float64(writes), "write")
+	}
+	if c.s.CacheStoreAvailable != nil {
+		ch <- prometheus.MustNewConstMetric(cacheUpDesc, prometheus.GaugeValue, boolValue(c.s.CacheStoreAvailable()))
 	}
 }
 

@@ -141,6 +141,9 @@ func TestMetricsEndpointReadsStateAtScrape(t *testing.T) {
 		CatalogTools:    func() int { return 7 },
 		ConsulReachable: func() bool { return false },
 		SessionsOpen:    func() int { return sessions },
+
+		CacheStoreErrors:    func() (uint64, uint64) { return 2, 1 },
+		CacheStoreAvailable: func() bool { return false },
 	})
 	scrape := func() string {
 		rec := httptest.NewRecorder()
@@ -156,6 +159,9 @@ func TestMetricsEndpointReadsStateAtScrape(t *testing.T) {
 		`switchboard_catalog_tools 7`,
 		`switchboard_consul_reachable 0`,
 		`switchboard_sessions_open 3`,
+		`switchboard_cache_store_errors_total{op="read"} 2`,
+		`switchboard_cache_store_errors_total{op="write"} 1`,
+		`switchboard_cache_store_available 0`,
 		`go_goroutines `,
 	} {
 		if !strings.Contains(body, want) {

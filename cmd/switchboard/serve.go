@@ -104,6 +104,9 @@ func serve(ctx context.Context, path string, cfg *config.Config, stdout, stderr 
 		CatalogTools:   func() int { return rt.Catalog().Len() },
 		CatalogChanged: func() time.Time { return rt.CatalogChanged() },
 		SessionsOpen:   func() int { return rt.SessionsOpen() },
+
+		CacheStoreErrors:    responses.StoreErrors,
+		CacheStoreAvailable: responses.StoreAvailable,
 	}
 	if cfg.Consul != nil { // without Consul the gauges are absent, not 0
 		state.ConsulReachable = func() bool { return consul != nil && consul.State().Reachable }
