@@ -116,6 +116,56 @@ func TestConsulReplicasShareLoadAndFailOver(t *testing.T) {
 	}
 }
 
+// A rolling deploy: replicas of one service list different tools. The catalog shows what most
+// connected replicas list, ties going to the newest list, and a call goes to a replica that has
+// the tool.
+func TestConsulReplicasThatDisagreeOnTools(t *testing.T) {
+	t.Parallel()
+	agent := startConsul(t)
+	g := consulGateway(t, agent)
+	c := connect(t, g.URL, true, nil)
+	oldA := startDemoHTTP(t, "old-a", false)
+	oldB := startDemoHTTP(t, "old-b", false)
+	newC := runDemoHTTP(t, "new-c", fmt.Sprintf("127.0.0.1:%d", freePort(t)), false, "--extra")
+	agent.register(t, "demo", "old-a", oldA, nil)
+	agent.register(t, "demo", "old-b", oldB, nil)
+	callable(t, c, "demo__whoami", "")
+	agent.register(t, "demo", "new-c", newC, nil)
+	eventually(t, 20*time.Second, "the new replica takes calls", func() error {
+		for range 20 {
+			if text(call(t, c, "demo__whoami", nil)) == "new-c" {
+				return nil
+			}
+		}
+		return fmt.Errorf("no call reached new-c")
+	})
+	if _, ok := rawTools(t, c)["demo__extra"]; ok {
+		t.Fatal("demo__extra exposed while only one replica of three lists it")
+	}
+
+	// One old replica leaves: one lists extra, one does not; the newer list wins.
+	agent.deregister(t, "old-a")
+	eventually(t, 20*time.Second, "demo__extra exposed", func() error {
+		if _, ok := rawTools(t, c)["demo__extra"]; !ok {
+			return fmt.Errorf("not yet")
+		}
+		return nil
+	})
+	for i := range 30 {
+		if res := call(t, c, "demo__extra", nil); res.IsError || text(res) != "extra is here" {
+			t.Fatalf("call %d of demo__extra went to a replica without it: isError=%v %q", i, res.IsError, text(res))
+		}
+	}
+	// Tools both list still go to both.
+	seen := map[string]int{}
+	for range 40 {
+		seen[text(call(t, c, "demo__whoami", nil))]++
+	}
+	if seen["old-b"] == 0 || seen["new-c"] == 0 {
+		t.Errorf("demo__whoami went to %v, want both remaining replicas", seen)
+	}
+}
+
 func TestConsulOutageKeepsTheCatalog(t *testing.T) {
 	t.Parallel()
 	agent := startConsul(t)

@@ -207,9 +207,9 @@ func startDemoHTTP(t testing.TB, name string, sse bool) *upstreamHTTP {
 	return runDemoHTTP(t, name, addr, sse)
 }
 
-func runDemoHTTP(t testing.TB, name, addr string, sse bool) *upstreamHTTP {
+func runDemoHTTP(t testing.TB, name, addr string, sse bool, flags ...string) *upstreamHTTP {
 	t.Helper()
-	args := []string{"--listen", addr, "--name", name}
+	args := append([]string{"--listen", addr, "--name", name}, flags...)
 	url := "http://" + addr + "/mcp"
 	if sse {
 		args = append(args, "--sse")

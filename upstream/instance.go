@@ -67,6 +67,19 @@ type instanceState struct {
 	digest  string // identifies tools, to compare replicas' lists
 	lastErr error  // why the instance is down; nil when connected
 	since   time.Time
+	// toolNames is the set of lists.Tools' names, so calls go to replicas that have the tool.
+	toolNames map[string]struct{}
+}
+
+// down is the state after the session ended with err: no session, the same lists.
+func (s *instanceState) down(err error, since time.Time) *instanceState {
+	return &instanceState{lists: s.lists, listed: s.listed, digest: s.digest, toolNames: s.toolNames, lastErr: err, since: since}
+}
+
+// hasTool reports whether the instance's last tools/list had tool.
+func (s *instanceState) hasTool(tool string) bool {
+	_, ok := s.toolNames[tool]
+	return ok
 }
 
 func newInstance(desc registry.Upstream, spec registry.Instance, hc *http.Client, s Settings, log *slog.Logger, changed func()) *Instance {
@@ -117,7 +130,7 @@ func (in *Instance) run(ctx context.Context) {
 		if !connected.IsZero() && time.Since(connected) > healthyFor {
 			bo.Reset() // it was healthy for a good while: this is a fresh failure, retry soon
 		}
-		in.state.Store(&instanceState{lists: old.lists, listed: old.listed, digest: old.digest, lastErr: err, since: time.Now()})
+		in.state.Store(old.down(err, time.Now()))
 		in.changed()
 		wait := bo.Next()
 		in.log.Warn("upstream unavailable", "err", err, "retry_in", wait.Round(time.Millisecond))
@@ -159,8 +172,7 @@ func (in *Instance) session(ctx context.Context) (connected time.Time, err error
 	defer func() {
 		// Unpublish the session before closing it, so calls stop picking it.
 		if old := in.state.Load(); old.conn == c {
-			in.state.Store(&instanceState{lists: old.lists, listed: old.listed, digest: old.digest,
-				lastErr: errors.New("session closing"), since: old.since})
+			in.state.Store(old.down(errors.New("session closing"), old.since))
 		}
 		c.close()
 	}()
@@ -213,7 +225,11 @@ func (in *Instance) refresh(ctx context.Context, c *conn) error {
 	if err != nil {
 		return err
 	}
-	in.state.Store(&instanceState{conn: c, lists: lists, listed: true, digest: digest(lists), since: time.Now()})
+	names := make(map[string]struct{}, len(lists.Tools))
+	for _, t := range lists.Tools {
+		names[t.Name] = struct{}{}
+	}
+	in.state.Store(&instanceState{conn: c, lists: lists, listed: true, digest: digest(lists), toolNames: names, since: time.Now()})
 	in.changed()
 	return nil
 }

@@ -87,13 +87,14 @@ func (u *Upstream) logDisagreement(lists, majority int) {
 }
 
 // Call routes a call of the upstream's own tool name to an instance: the less busy of two picked
-// at random among those whose circuit breaker is closed, connected ones first. A call that failed
+// at random among those whose circuit breaker is closed, connected ones first, and of those the
+// ones that list the tool (replicas may disagree during a rolling deploy). A call that failed
 // before reaching the upstream (no session, connection refused, bulkhead full, breaker open) is
 // tried once more on another instance; one that may have reached it is tried again only when
 // idempotent (the tool is annotated idempotentHint or readOnlyHint) and the transport failed.
 // See Instance.Call for the errors.
 func (u *Upstream) Call(ctx context.Context, tool string, args json.RawMessage, idempotent bool) (json.RawMessage, error) {
-	first, err := u.pick(nil)
+	first, err := u.pick(nil, tool)
 	if first == nil {
 		return nil, err
 	}
@@ -102,14 +103,16 @@ func (u *Upstream) Call(ctx context.Context, tool string, args json.RawMessage, 
 	if err == nil || !retry {
 		return raw, err
 	}
-	if second, _ := u.pick(first); second != nil {
+	if second, _ := u.pick(first, tool); second != nil {
 		return second.Call(ctx, tool, args)
 	}
 	return nil, err
 }
 
-// pick returns an instance that can take a call, skipping exclude, or nil and why not.
-func (u *Upstream) pick(exclude *Instance) (*Instance, error) {
+// pick returns an instance that can take a call, skipping exclude, or nil and why not. With a
+// tool, connected instances that list it are preferred; when none does (it is being added),
+// any connected one is asked.
+func (u *Upstream) pick(exclude *Instance, tool string) (*Instance, error) {
 	var connected, closed []*Instance
 	soonest := time.Duration(-1)
 	for _, in := range u.instances {
@@ -127,6 +130,11 @@ func (u *Upstream) pick(exclude *Instance) (*Instance, error) {
 			connected = append(connected, in)
 		}
 	}
+	if tool != "" {
+		if listing := withTool(connected, tool); len(listing) > 0 {
+			connected = listing
+		}
+	}
 	switch {
 	case len(connected) > 0:
 		return lessBusyOfTwo(connected), nil
@@ -137,6 +145,27 @@ func (u *Upstream) pick(exclude *Instance) (*Instance, error) {
 		return nil, withRetryAfter(fmt.Errorf("%w: every instance of %s failed repeatedly", ErrCircuitOpen, u.Desc.Name), soonest)
 	}
 	return nil, ErrNoInstance
+}
+
+// withTool returns the instances of ins that list tool: ins itself when all do (the usual case,
+// no allocation), else a new slice.
+func withTool(ins []*Instance, tool string) []*Instance {
+	missing := 0
+	for _, in := range ins {
+		if !in.state.Load().hasTool(tool) {
+			missing++
+		}
+	}
+	if missing == 0 {
+		return ins
+	}
+	out := make([]*Instance, 0, len(ins)-missing)
+	for _, in := range ins {
+		if in.state.Load().hasTool(tool) {
+			out = append(out, in)
+		}
+	}
+	return out
 }
 
 // lessBusyOfTwo is "the power of two choices": it spreads load nearly as well as picking the
@@ -351,13 +380,13 @@ func (m *Manager) Request(ctx context.Context, name registry.ServiceName, method
 	if u == nil {
 		return nil, fmt.Errorf("%w %s", ErrNoInstance, name)
 	}
-	first, err := u.pick(nil)
+	first, err := u.pick(nil, "")
 	if first == nil {
 		return nil, err
 	}
 	raw, err := first.Request(ctx, method, params)
 	if err != nil && (errors.Is(err, errNotSent) || (errors.Is(err, ErrUnavailable) && ctx.Err() == nil)) {
-		if second, _ := u.pick(first); second != nil {
+		if second, _ := u.pick(first, ""); second != nil {
 			return second.Request(ctx, method, params)
 		}
 	}

@@ -26,9 +26,10 @@ func main() {
 		name       = flag.String("name", "mcp-demo", "server name reported in initialize")
 		enableExit = flag.Bool("enable-exit", false, "offer the exit tool, which kills this process (for crash tests)")
 		bearer     = flag.String("require-bearer", "", "with --listen: answer 401 unless requests carry a Bearer token starting with this prefix")
+		withExtra  = flag.Bool("extra", false, "start with the extra tool listed (as a newer replica would)")
 	)
 	flag.Parse()
-	s := newServer(*name, *enableExit)
+	s := newServer(*name, *enableExit, *withExtra)
 
 	if *listen == "" {
 		if err := server.ServeStdio(s); err != nil && !errors.Is(err, context.Canceled) {

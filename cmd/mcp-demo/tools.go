@@ -22,7 +22,7 @@ const maxPayloadBytes = 16 << 20
 // ($schema, additionalProperties), so tests can check a gateway re-exposes schemas byte for byte.
 const addOutputSchema = `{"$schema":"https://json-schema.org/draft/2020-12/schema","type":"object","properties":{"sum":{"type":"number"}},"required":["sum"],"additionalProperties":false}`
 
-func newServer(name string, enableExit bool) *server.MCPServer {
+func newServer(name string, enableExit, withExtra bool) *server.MCPServer {
 	s := server.NewMCPServer(name, "1.0.0",
 		server.WithToolCapabilities(true),
 		server.WithRecovery(),
@@ -147,8 +147,14 @@ func newServer(name string, enableExit bool) *server.MCPServer {
 	})
 
 	extra := mcp.NewTool("extra", mcp.WithDescription("Present only while toggled on by toggle_extra."), readOnly)
+	extraHandler := func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		return mcp.NewToolResultText("extra is here"), nil
+	}
 	var mu sync.Mutex
-	extraOn := false
+	extraOn := withExtra
+	if extraOn {
+		s.AddTool(extra, extraHandler)
+	}
 	s.AddTool(mcp.NewTool("toggle_extra",
 		mcp.WithDescription("Adds or removes the tool named extra; the server announces tools/list_changed."),
 	), func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
@@ -156,9 +162,7 @@ func newServer(name string, enableExit bool) *server.MCPServer {
 		defer mu.Unlock()
 		extraOn = !extraOn
 		if extraOn {
-			s.AddTool(extra, func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-				return mcp.NewToolResultText("extra is here"), nil
-			})
+			s.AddTool(extra, extraHandler)
 			return mcp.NewToolResultText("extra added"), nil
 		}
 		s.DeleteTools("extra")
