@@ -18,13 +18,26 @@ type consulAgent struct {
 
 func startConsul(t testing.TB) *consulAgent {
 	t.Helper()
+	return startConsulWith(t, "")
+}
+
+// startConsulWith starts an agent whose own requests (registrations) carry managementToken; with
+// a token, ACLs are enabled with default deny and that token as the initial management token.
+func startConsulWith(t testing.TB, managementToken string) *consulAgent {
+	t.Helper()
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	a := &consulAgent{Addr: addr, args: []string{"agent", "-dev", "-bind", "127.0.0.1", "-client", "127.0.0.1",
 		"-http-port", portOf(addr), "-dns-port", "-1", "-grpc-port", "-1", "-grpc-tls-port", "-1",
 		"-serf-lan-port", fmt.Sprint(freePort(t)), "-serf-wan-port", fmt.Sprint(freePort(t)),
 		"-server-port", fmt.Sprint(freePort(t)), "-node", "e2e", "-log-level", "warn"}}
+	if managementToken != "" {
+		a.args = append(a.args, "-hcl", fmt.Sprintf(
+			`acl { enabled = true, default_policy = "deny", tokens { initial_management = %q, agent = %q } }`,
+			managementToken, managementToken))
+	}
 	cfg := api.DefaultConfig()
 	cfg.Address = addr
+	cfg.Token = managementToken
 	client, err := api.NewClient(cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -218,4 +219,46 @@ func readyz(t testing.TB, g *gateway) (int, string) {
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(body)
+}
+
+// With ACLs on (default deny), the gateway discovers with a read token; a token Consul does not
+// know leaves it not ready, saying why.
+func TestConsulWithACLs(t *testing.T) {
+	t.Parallel()
+	agent := startConsulWith(t, "e2e-management-token")
+	policy, _, err := agent.Client.ACL().PolicyCreate(&api.ACLPolicy{
+		Name:  "switchboard-read",
+		Rules: `service_prefix "" { policy = "read" } node_prefix "" { policy = "read" }`,
+	}, nil)
+	if err != nil {
+		t.Fatalf("creating the read policy: %v", err)
+	}
+	token, _, err := agent.Client.ACL().TokenCreate(&api.ACLToken{
+		Description: "switchboard", Policies: []*api.ACLTokenPolicyLink{{ID: policy.ID}},
+	}, nil)
+	if err != nil {
+		t.Fatalf("creating the gateway's token: %v", err)
+	}
+
+	g := startGateway(t, fmt.Sprintf("consul: {address: %q, token: %q}\n", agent.Addr, token.SecretID))
+	c := connect(t, g.URL, true, nil)
+	demo := startDemoHTTP(t, "demo-acl", false)
+	agent.register(t, "demo", "demo-acl", demo, nil)
+	callable(t, c, "demo__whoami", "demo-acl")
+
+	unknownToken := launchGateway(t, fmt.Sprintf("consul: {address: %q, token: %q}\n", agent.Addr, "00000000-0000-4000-8000-000000000000"))
+	eventually(t, 30*time.Second, "a gateway with an unknown token reports Consul", func() error {
+		resp, err := http.Get(unknownToken.Admin + "/readyz")
+		if err != nil {
+			return err // still starting
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "ACL not found") ||
+			!strings.Contains(string(body), "waiting for Consul") {
+			return fmt.Errorf("readyz %d: %s", resp.StatusCode, body)
+		}
+		t.Logf("readyz with an unknown token: %s", body)
+		return nil
+	})
 }

@@ -177,16 +177,28 @@ func (c *Consul) watch(ctx context.Context, changed chan<- struct{}, query func(
 	}
 }
 
+// setReachable records the outcome of a query. The first failure is recorded and logged too
+// (the state starts unreachable with no error: not tried yet), so a gateway that never reaches
+// Consul says why; later failures only refresh the error.
 func (c *Consul) setReachable(ok bool, err error) {
 	old := c.state.Load()
-	if old.Reachable == ok {
+	msg := ""
+	if err != nil {
+		msg = err.Error()
+	}
+	if old.Reachable == ok && old.LastError == msg {
 		return
 	}
-	st := &ConsulState{Synced: old.Synced, Reachable: ok, Since: time.Now()}
-	if err != nil {
-		st.LastError = err.Error()
+	st := &ConsulState{Synced: old.Synced, Reachable: ok, LastError: msg, Since: old.Since}
+	if old.Reachable != ok {
+		st.Since = time.Now()
+	}
+	switch {
+	case !ok && old.LastError == "" && old.Synced:
 		c.log.Warn("consul unreachable; serving the last known catalog", "err", err)
-	} else if old.LastError != "" {
+	case !ok && old.LastError == "":
+		c.log.Warn("consul unreachable; no upstreams from it until it answers", "err", err)
+	case ok && old.LastError != "":
 		c.log.Info("consul reachable again")
 	}
 	c.state.Store(st)

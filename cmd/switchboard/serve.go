@@ -140,6 +140,7 @@ func serve(ctx context.Context, path string, cfg *config.Config, stdout, stderr 
 			return err
 		}
 		details = func() map[string]any { return map[string]any{"consul": consul.State()} }
+		ready.Wait("upstreams", "waiting for Consul's first answer (details.consul says why not)")
 		var once sync.Once
 		go consul.Run(runCtx, func(discovered registry.Snapshot) {
 			sources.Lock()
