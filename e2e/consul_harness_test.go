@@ -18,12 +18,13 @@ type consulAgent struct {
 
 func startConsul(t testing.TB) *consulAgent {
 	t.Helper()
-	return startConsulWith(t, "")
+	return startConsulWith(t, "", "")
 }
 
 // startConsulWith starts an agent whose own requests (registrations) carry managementToken; with
 // a token, ACLs are enabled with default deny and that token as the initial management token.
-func startConsulWith(t testing.TB, managementToken string) *consulAgent {
+// extraHCL, when set, is more agent configuration.
+func startConsulWith(t testing.TB, managementToken, extraHCL string) *consulAgent {
 	t.Helper()
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	a := &consulAgent{Addr: addr, args: []string{"agent", "-dev", "-bind", "127.0.0.1", "-client", "127.0.0.1",
@@ -34,6 +35,9 @@ func startConsulWith(t testing.TB, managementToken string) *consulAgent {
 		a.args = append(a.args, "-hcl", fmt.Sprintf(
 			`acl { enabled = true, default_policy = "deny", tokens { initial_management = %q, agent = %q } }`,
 			managementToken, managementToken))
+	}
+	if extraHCL != "" {
+		a.args = append(a.args, "-hcl", extraHCL)
 	}
 	cfg := api.DefaultConfig()
 	cfg.Address = addr

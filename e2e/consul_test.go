@@ -225,7 +225,7 @@ func readyz(t testing.TB, g *gateway) (int, string) {
 // know leaves it not ready, saying why.
 func TestConsulWithACLs(t *testing.T) {
 	t.Parallel()
-	agent := startConsulWith(t, "e2e-management-token")
+	agent := startConsulWith(t, "e2e-management-token", "")
 	policy, _, err := agent.Client.ACL().PolicyCreate(&api.ACLPolicy{
 		Name:  "switchboard-read",
 		Rules: `service_prefix "" { policy = "read" } node_prefix "" { policy = "read" }`,
@@ -259,6 +259,45 @@ func TestConsulWithACLs(t *testing.T) {
 			return fmt.Errorf("readyz %d: %s", resp.StatusCode, body)
 		}
 		t.Logf("readyz with an unknown token: %s", body)
+		return nil
+	})
+}
+
+// Over HTTPS with client certificates required: the gateway verifies the agent with the CA and
+// presents its certificate; without one it stays not ready, saying why.
+func TestConsulOverMutualTLS(t *testing.T) {
+	t.Parallel()
+	pki := newTestPKI(t)
+	httpsAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	agent := startConsulWith(t, "", fmt.Sprintf(`
+ports { https = %s }
+tls {
+  defaults { ca_file = %q, cert_file = %q, key_file = %q }
+  https { verify_incoming = true }
+}`, portOf(httpsAddr), pki.CA, pki.ServerCert, pki.ServerKey))
+
+	g := startGateway(t, fmt.Sprintf(`consul:
+  address: %q
+  scheme: https
+  tls: {ca_file: %q, cert_file: %q, key_file: %q}
+`, httpsAddr, pki.CA, pki.ClientCert, pki.ClientKey))
+	c := connect(t, g.URL, true, nil)
+	demo := startDemoHTTP(t, "demo-tls", false)
+	agent.register(t, "demo", "demo-tls", demo, nil)
+	callable(t, c, "demo__whoami", "demo-tls")
+
+	noClientCert := launchGateway(t, fmt.Sprintf("consul: {address: %q, scheme: https, tls: {ca_file: %q}}\n", httpsAddr, pki.CA))
+	eventually(t, 30*time.Second, "a gateway without a client certificate reports Consul", func() error {
+		resp, err := http.Get(noClientCert.Admin + "/readyz")
+		if err != nil {
+			return err // still starting
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "certificate") {
+			return fmt.Errorf("readyz %d: %s", resp.StatusCode, body)
+		}
+		t.Logf("readyz without a client certificate: %s", body)
 		return nil
 	})
 }
