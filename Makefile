@@ -80,6 +80,9 @@ fuzz:
 	$(GO) test ./router -run '^$$' -fuzz '^FuzzRewriteMessage$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./authn -run '^$$' -fuzz '^FuzzParseBearer$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./middleware -run '^$$' -fuzz '^FuzzCheckEnvelope$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./upstream -run '^$$' -fuzz '^FuzzParsePage$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./registry -run '^$$' -fuzz '^FuzzParseInstance$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./cache -run '^$$' -fuzz '^FuzzCanonical$$' -fuzztime $(FUZZTIME)
 
 # Watch discovery work: a Consul dev agent, the gateway discovering from it, and two mcp-demo
 # instances registered as one service "demo". Ctrl-C stops everything.

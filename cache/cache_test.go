@@ -1,7 +1,9 @@
 package cache
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -304,4 +306,28 @@ func TestRedisOptionsPickTheMode(t *testing.T) {
 	if _, err := RedisOptions(&config.Redis{Address: "h:1", TLS: &config.RedisTLS{CAFile: "/nonexistent"}}); err == nil {
 		t.Error("a missing CA file was accepted")
 	}
+}
+
+// FuzzCanonical: Canonical accepts exactly one JSON value, and its output is JSON that is its
+// own canonical form.
+func FuzzCanonical(f *testing.F) {
+	for _, seed := range []string{`{"b":1,"a":[1.0,"x",null,true]}`, `{"a":1e400}`, `{} ]`, `"\u00e9"`, `-0.0`, `{"a":{"a":{}}}`} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		canon, err := Canonical(raw)
+		if err != nil {
+			return
+		}
+		if len(bytes.Trim(raw, jsonSpace)) > 0 && !json.Valid(raw) {
+			t.Fatalf("accepted %q, which is not one JSON value", raw)
+		}
+		if !json.Valid(canon) {
+			t.Fatalf("Canonical(%q) = %q, not JSON", raw, canon)
+		}
+		again, err := Canonical(canon)
+		if err != nil || !bytes.Equal(again, canon) {
+			t.Fatalf("Canonical is not stable: %q -> %q -> %q (%v)", raw, canon, again, err)
+		}
+	})
 }

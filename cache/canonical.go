@@ -10,11 +10,14 @@ import (
 	"strings"
 )
 
+// jsonSpace is the white space JSON allows between tokens (not all of Unicode's).
+const jsonSpace = " \t\r\n"
+
 // Canonical returns the canonical JSON of a JSON value: object keys sorted, no insignificant
 // space, numbers in one spelling (1, 1.0 and 1e0 are all 1). Two argument objects a tool cannot
 // tell apart get the same bytes, and so the same cache key.
 func Canonical(raw []byte) ([]byte, error) {
-	if len(bytes.TrimSpace(raw)) == 0 {
+	if len(bytes.Trim(raw, jsonSpace)) == 0 {
 		return []byte("{}"), nil // absent arguments are the empty object
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
@@ -23,7 +26,7 @@ func Canonical(raw []byte) ([]byte, error) {
 	if err := dec.Decode(&v); err != nil {
 		return nil, fmt.Errorf("arguments are not JSON: %w", err)
 	}
-	if dec.More() {
+	if rest := bytes.Trim(raw[dec.InputOffset():], jsonSpace); len(rest) > 0 {
 		return nil, fmt.Errorf("arguments are not one JSON value")
 	}
 	var b bytes.Buffer

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"regexp"
 	"slices"
 	"strconv"
@@ -289,8 +290,8 @@ func parseInstance(e *api.ServiceEntry) (Instance, Upstream, error) {
 	}
 
 	path := metaOr(meta, MetaPath, "/mcp")
-	if !strings.HasPrefix(path, "/") {
-		bad(MetaPath, "want a path starting with /, got %q", path)
+	if !strings.HasPrefix(path, "/") || strings.ContainsAny(path, "?#") {
+		bad(MetaPath, "want a path starting with / and without ? or #, got %q", path)
 	}
 	transport := Transport(metaOr(meta, MetaTransport, string(StreamableHTTP)))
 	if transport != StreamableHTTP && transport != SSE {
@@ -329,17 +330,22 @@ func parseInstance(e *api.ServiceEntry) (Instance, Upstream, error) {
 	if host == "" {
 		host = e.Node.Address
 	}
-	if host == "" || e.Service.Port <= 0 {
+	u := url.URL{Scheme: scheme, Host: net.JoinHostPort(host, strconv.Itoa(e.Service.Port)), Path: path}
+	switch {
+	case host == "" || e.Service.Port <= 0:
 		bad("address", "the instance has no address and port")
+	case e.Service.Port > 65535:
+		bad("address", "port %d is out of range", e.Service.Port)
+	default:
+		// An address with URL syntax in it ("a/b", "a@b") would send calls elsewhere.
+		if parsed, err := url.Parse(u.String()); err != nil || parsed.Host != u.Host || parsed.User != nil {
+			bad("address", "%q is not a host name or IP address", host)
+		}
 	}
 	if len(problems) > 0 {
 		return Instance{}, svc, errors.New(strings.Join(problems, ", "))
 	}
-	return Instance{
-		ID:        InstanceID(instanceID(e)),
-		Transport: transport,
-		URL:       scheme + "://" + net.JoinHostPort(host, strconv.Itoa(e.Service.Port)) + path,
-	}, svc, nil
+	return Instance{ID: InstanceID(instanceID(e)), Transport: transport, URL: u.String()}, svc, nil
 }
 
 func metaOr(meta map[string]string, key, fallback string) string {

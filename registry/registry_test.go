@@ -3,6 +3,9 @@ package registry
 import (
 	"io"
 	"log/slog"
+	"net"
+	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -52,6 +55,9 @@ func TestUpstreamFromConsul(t *testing.T) {
 		{"bad transport", []*api.ServiceEntry{entry("w1", 1, map[string]string{"mcp_transport": "grpc"})}, nil, "mcp_transport"},
 		{"bad scheme", []*api.ServiceEntry{entry("w1", 1, map[string]string{"mcp_scheme": "ftp"})}, nil, "mcp_scheme"},
 		{"bad path", []*api.ServiceEntry{entry("w1", 1, map[string]string{"mcp_path": "mcp"})}, nil, "mcp_path"},
+		{"path with a fragment", []*api.ServiceEntry{entry("w1", 1, map[string]string{"mcp_path": "/mcp#x"})}, nil, "without ? or #"},
+		{"port out of range", []*api.ServiceEntry{entry("w1", 70000, nil)}, nil, "port 70000 is out of range"},
+		{"address with a path", []*api.ServiceEntry{func() *api.ServiceEntry { e := entry("w1", 1, nil); e.Service.Address = "evil.example/x"; return e }()}, nil, "not a host name"},
 		{"bad namespace", []*api.ServiceEntry{entry("w1", 1, map[string]string{"mcp_namespace": "a.b"})}, nil, "mcp_namespace"},
 		{"bad rate", []*api.ServiceEntry{entry("w1", 1, map[string]string{"mcp_rate_limit": "lots"})}, nil, "mcp_rate_limit"},
 		{"bad ttl", []*api.ServiceEntry{entry("w1", 1, map[string]string{"mcp_cache_ttl": "-1s"})}, nil, "mcp_cache_ttl"},
@@ -87,4 +93,35 @@ func TestMerge(t *testing.T) {
 	if got[1].Timeout != time.Second || got[0].Timeout != 30*time.Second || got[2].Namespace != "wx" {
 		t.Errorf("got %+v", got)
 	}
+}
+
+// FuzzParseInstance: whatever a registration's address, port and meta hold, parseInstance either
+// refuses it or returns a URL that goes to that host and port and path, and nowhere else.
+func FuzzParseInstance(f *testing.F) {
+	f.Add("10.0.0.2", 8080, "/mcp", "streamable-http", "http", "30s", "10/s", "1m")
+	f.Add("", 0, "mcp", "grpc", "ftp", "-1s", "x", "0")
+	f.Add("::1", 443, "/a b?c#d", "sse", "https", "1h", "5/m", "10s")
+	f.Fuzz(func(t *testing.T, addr string, port int, path, transport, scheme, timeout, rate, ttl string) {
+		e := entry("w-1", port, map[string]string{
+			MetaPath: path, MetaTransport: transport, MetaScheme: scheme,
+			MetaTimeout: timeout, MetaRateLimit: rate, MetaCacheTTL: ttl,
+		})
+		e.Service.Address = addr
+		in, _, err := parseInstance(e)
+		if err != nil {
+			return
+		}
+		u, err := url.Parse(in.URL)
+		if err != nil {
+			t.Fatalf("accepted %q, which does not parse: %v", in.URL, err)
+		}
+		host := addr
+		if host == "" {
+			host = e.Node.Address
+		}
+		if u.Scheme != scheme || u.Host != net.JoinHostPort(host, strconv.Itoa(port)) || u.Path != path ||
+			u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+			t.Fatalf("address %q port %d path %q: URL %q goes elsewhere", addr, port, path, in.URL)
+		}
+	})
 }

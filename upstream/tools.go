@@ -100,28 +100,17 @@ func listItems(ctx context.Context, rpc transport.Interface, kind listKind, newI
 		if resp.Error != nil {
 			return nil, &RPCError{Code: resp.Error.Code, Message: resp.Error.Message, Data: resp.Error.Data}
 		}
-		var result map[string]json.RawMessage
-		if err := json.Unmarshal(resp.Result, &result); err != nil {
-			return nil, fmt.Errorf("malformed %s result: %w", kind.method, err)
+		items, next, err := parsePage(resp.Result, kind)
+		if err != nil {
+			return nil, err
 		}
-		var items []json.RawMessage
-		if err := json.Unmarshal(result[kind.field], &items); err != nil && result[kind.field] != nil {
-			return nil, fmt.Errorf("malformed %s result: %w", kind.method, err)
-		}
-		for _, raw := range items {
-			var head map[string]json.RawMessage
-			var key string
-			if json.Unmarshal(raw, &head) != nil || json.Unmarshal(head[kind.key], &key) != nil || key == "" {
-				return nil, fmt.Errorf("malformed %s result: an item without %q", kind.method, kind.key)
-			}
-			if seen[key] {
+		for _, item := range items {
+			if seen[item.Name] {
 				continue // a repeated item in a hostile or buggy list: the first one stands
 			}
-			seen[key] = true
-			tools = append(tools, Tool{Name: key, Raw: raw})
+			seen[item.Name] = true
+			tools = append(tools, item)
 		}
-		var next string
-		_ = json.Unmarshal(result["nextCursor"], &next)
 		if len(tools) > maxTools {
 			return nil, fmt.Errorf("more than %d tools", maxTools)
 		}
@@ -130,4 +119,28 @@ func listItems(ctx context.Context, rpc transport.Interface, kind listKind, newI
 		}
 		cursor = next
 	}
+}
+
+// parsePage reads one page of a list result as an upstream sent it: its items, each with its key
+// (name or URI) and kept byte for byte, and the next cursor.
+func parsePage(result json.RawMessage, kind listKind) (items []Tool, next string, err error) {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(result, &fields); err != nil {
+		return nil, "", fmt.Errorf("malformed %s result: %w", kind.method, err)
+	}
+	var raws []json.RawMessage
+	if err := json.Unmarshal(fields[kind.field], &raws); err != nil && fields[kind.field] != nil {
+		return nil, "", fmt.Errorf("malformed %s result: %w", kind.method, err)
+	}
+	items = make([]Tool, 0, len(raws))
+	for _, raw := range raws {
+		var head map[string]json.RawMessage
+		var key string
+		if json.Unmarshal(raw, &head) != nil || json.Unmarshal(head[kind.key], &key) != nil || key == "" {
+			return nil, "", fmt.Errorf("malformed %s result: an item without %q", kind.method, kind.key)
+		}
+		items = append(items, Tool{Name: key, Raw: raw})
+	}
+	_ = json.Unmarshal(fields["nextCursor"], &next)
+	return items, next, nil
 }
