@@ -110,6 +110,9 @@ type Defaults struct {
 	Timeout Duration `yaml:"timeout"`
 	// ConnectTimeout bounds connecting to and initializing an upstream session. Default 10s.
 	ConnectTimeout Duration `yaml:"connect_timeout"`
+	// MaxResponseBytes bounds one answer of an HTTP upstream; a larger one fails the call with
+	// upstream_unavailable. Default 16 MiB.
+	MaxResponseBytes int `yaml:"max_response_bytes"`
 }
 
 // Consul configures discovery in Consul.
@@ -300,6 +303,9 @@ func (c *Config) applyDefaults() {
 	}
 	if c.MaxRequestBytes == 0 {
 		c.MaxRequestBytes = 4 << 20
+	}
+	if c.Defaults.MaxResponseBytes == 0 {
+		c.Defaults.MaxResponseBytes = 16 << 20
 	}
 	if c.Naming.MaxLength == 0 {
 		c.Naming.MaxLength = 64

@@ -46,6 +46,9 @@ func (c *Config) validate() Errors {
 		fail("naming.max_length", "want 16 to 128, got %d", c.Naming.MaxLength)
 	}
 
+	if c.Defaults.MaxResponseBytes < 1024 {
+		fail("defaults.max_response_bytes", "want at least 1024, got %d", c.Defaults.MaxResponseBytes)
+	}
 	if c.MaxRequestBytes < 1024 {
 		fail("max_request_bytes", "want at least 1024, got %d", c.MaxRequestBytes)
 	}

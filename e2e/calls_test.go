@@ -82,6 +82,25 @@ func TestSlowUpstreamTimesOutWithTheDesignedError(t *testing.T) {
 	}
 }
 
+// A reply over defaults.max_response_bytes fails that call with a clear error; the gateway is
+// not made to hold it, and the next call works.
+func TestHugeUpstreamReplyIsCutOff(t *testing.T) {
+	t.Parallel()
+	demo := startDemoHTTP(t, "demo", false)
+	g := startGateway(t, fmt.Sprintf("defaults: {max_response_bytes: 65536}\nupstreams: [{name: demo, url: %s}]\n", demo.URL))
+	c := connect(t, g.URL, true, nil)
+	if got := text(call(t, c, "demo__payload", map[string]any{"bytes": 30000})); len(got) != 30000 {
+		t.Fatalf("a reply under the limit: %d bytes, want 30000", len(got))
+	}
+	res := call(t, c, "demo__payload", map[string]any{"bytes": 10 << 20})
+	if !res.IsError || gatewayErrorCode(res) != "upstream_unavailable" || !strings.Contains(text(res), "too large") {
+		t.Fatalf("a 10 MiB reply over a 64 KiB limit: isError=%v code=%q text=%.200q", res.IsError, gatewayErrorCode(res), text(res))
+	}
+	if got := text(call(t, c, "demo__echo", map[string]any{"text": "after"})); got != "after" {
+		t.Errorf("echo after a cut-off reply: %q", got)
+	}
+}
+
 func TestLegacySSEAndStdioUpstreams(t *testing.T) {
 	t.Parallel()
 	sse := startDemoHTTP(t, "over-sse", true)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -55,11 +56,57 @@ type dialer struct {
 }
 
 // newHTTPClient returns the client for upstream HTTP traffic. It has no overall timeout: calls
-// carry their own deadlines, and SSE and GET streams are long-lived by design.
-func newHTTPClient() *http.Client {
+// carry their own deadlines, and SSE and GET streams are long-lived by design. The response to
+// a POST (one request's answer, JSON or its SSE stream) is cut off after maxResponseBytes, when
+// positive, so a hostile or broken upstream cannot exhaust the gateway's memory.
+func newHTTPClient(maxResponseBytes int64) *http.Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = 64
-	return &http.Client{Transport: tr}
+	if maxResponseBytes <= 0 {
+		return &http.Client{Transport: tr}
+	}
+	return &http.Client{Transport: cappedResponses{next: tr, max: maxResponseBytes}}
+}
+
+// ErrResponseTooLarge is an upstream answer over the size limit; the call fails with it.
+var ErrResponseTooLarge = errors.New("upstream response too large")
+
+// cappedResponses limits the body of each response to a POST.
+type cappedResponses struct {
+	next http.RoundTripper
+	max  int64
+}
+
+func (c cappedResponses) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := c.next.RoundTrip(r)
+	if err != nil || r.Method != http.MethodPost {
+		return resp, err
+	}
+	resp.Body = &cappedBody{ReadCloser: resp.Body, left: c.max, max: c.max}
+	return resp, nil
+}
+
+// cappedBody reads at most max bytes, then fails every read.
+type cappedBody struct {
+	io.ReadCloser
+	left, max int64
+}
+
+func (b *cappedBody) Read(p []byte) (int, error) {
+	if b.left <= 0 {
+		// One byte more tells a body of exactly max bytes from a longer one.
+		var one [1]byte
+		if n, err := b.ReadCloser.Read(one[:]); n == 0 {
+			return 0, err // the end (exactly max bytes), a failure, or nothing yet
+		}
+		return 0, fmt.Errorf("%w: more than %d bytes", ErrResponseTooLarge, b.max)
+	}
+	if int64(len(p)) > b.left {
+		p = p[:b.left]
+	}
+	n, err := b.ReadCloser.Read(p)
+	b.left -= int64(n)
+	return n, err
 }
 
 // clientCredentials returns an HTTP client that sends the gateway's own token, obtained with the

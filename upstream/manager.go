@@ -221,7 +221,7 @@ type running struct {
 func NewManager(log *slog.Logger, settings Settings) *Manager {
 	life, stop := context.WithCancel(context.Background())
 	m := &Manager{
-		http: newHTTPClient(), log: log, settings: settings,
+		http: newHTTPClient(settings.MaxResponseBytes), log: log, settings: settings,
 		life: life, stopAll: stop,
 		running: map[instanceKey]*running{},
 		changes: make(chan struct{}, 1),

@@ -21,6 +21,8 @@ type Settings struct {
 	// MaxConcurrent calls per instance (the bulkhead); a call beyond waits up to QueueTimeout.
 	MaxConcurrent int
 	QueueTimeout  time.Duration
+	// MaxResponseBytes bounds one answer of an HTTP upstream (0: unbounded).
+	MaxResponseBytes int64
 }
 
 // retryAfter is an error that knows when trying again makes sense.

@@ -15,7 +15,7 @@ import (
 func newTestInstance(s Settings) *Instance {
 	return newInstance(registry.Upstream{Name: "svc", Timeout: time.Second},
 		registry.Instance{ID: "i", Transport: registry.StreamableHTTP, URL: "http://127.0.0.1:1/mcp"},
-		newHTTPClient(), s, slog.New(slog.NewTextHandler(io.Discard, nil)), func() {})
+		newHTTPClient(0), s, slog.New(slog.NewTextHandler(io.Discard, nil)), func() {})
 }
 
 func TestBreakerCountsTransportFailuresOnly(t *testing.T) {

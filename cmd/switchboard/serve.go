@@ -69,6 +69,8 @@ func serve(ctx context.Context, path string, cfg *config.Config, stdout, stderr 
 		BreakerOpenFor:  cfg.Breaker.OpenFor.D(),
 		MaxConcurrent:   cfg.Bulkhead.MaxConcurrent,
 		QueueTimeout:    cfg.Bulkhead.QueueTimeout.D(),
+
+		MaxResponseBytes: int64(cfg.Defaults.MaxResponseBytes),
 	})
 	defer manager.Close()
 	// The sources: the config file's upstreams (replaced on reload) and Consul's.
