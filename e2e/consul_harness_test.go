@@ -48,6 +48,13 @@ func startConsulWith(t testing.TB, managementToken, extraHCL string) *consulAgen
 	}
 	a.Client = client
 	a.start(t)
+	if managementToken != "" {
+		// A leader comes before the ACL system is bootstrapped with the management token.
+		eventually(t, 60*time.Second, "consul ACL bootstrap", func() error {
+			_, _, err := a.Client.ACL().TokenReadSelf(nil)
+			return err
+		})
+	}
 	return a
 }
 

@@ -225,7 +225,7 @@ func readyz(t testing.TB, g *gateway) (int, string) {
 // know leaves it not ready, saying why.
 func TestConsulWithACLs(t *testing.T) {
 	t.Parallel()
-	agent := startConsulWith(t, "e2e-management-token", "")
+	agent := startConsulWith(t, "3c4e9a52-5d0e-4f6b-9a3e-7f1d2b8c6e01", "")
 	policy, _, err := agent.Client.ACL().PolicyCreate(&api.ACLPolicy{
 		Name:  "switchboard-read",
 		Rules: `service_prefix "" { policy = "read" } node_prefix "" { policy = "read" }`,
