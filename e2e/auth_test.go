@@ -241,18 +241,7 @@ func TestNotReadyUntilTheIdentityProviderAnswers(t *testing.T) {
 auth: {mode: oidc, issuer: "http://%s", audience: %s}
 upstreams: [{name: local, command: [%q]}]
 `, addr, resource, bin.demo))
-	eventually(t, 20*time.Second, "not ready with the reason", func() error {
-		resp, err := http.Get(g.Admin + "/readyz")
-		if err != nil {
-			return err
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "oidc: discovery of http://"+addr+" failing") {
-			return fmt.Errorf("readyz %d %s", resp.StatusCode, body)
-		}
-		return nil
-	})
+	waitNotReady(t, g, 20*time.Second, "oidc: discovery of http://"+addr+" failing")
 	iss := oidctest.NewAt(addr) // the IdP comes up
 	t.Cleanup(iss.Close)
 	eventually(t, 60*time.Second, "ready once the IdP answers", func() error {

@@ -254,17 +254,55 @@ func startGatewayEnv(t testing.TB, yamlBody string, env []string) *gateway {
 			t.Fatalf("gateway exited:\n%s", g.proc.out.String())
 		default:
 		}
-		resp, err := http.Get(g.Admin + "/readyz")
-		if err != nil {
-			return err
+		code, body, err := getReadyz(g)
+		if err == nil && code != http.StatusOK {
+			err = fmt.Errorf("readyz %d: %s", code, body)
 		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("readyz: %s", resp.Status)
+		return err
+	})
+	return g
+}
+
+// getReadyz asks the gateway's /readyz; err is set while nothing answers (starting).
+func getReadyz(g *gateway) (code int, body string, err error) {
+	resp, err := http.Get(g.Admin + "/readyz")
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), nil
+}
+
+// readyz is getReadyz for a gateway that must be answering.
+func readyz(t testing.TB, g *gateway) (int, string) {
+	t.Helper()
+	code, body, err := getReadyz(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return code, body
+}
+
+// waitNotReady waits until /readyz answers 503 with a body holding every one of wants, and
+// returns that body.
+func waitNotReady(t testing.TB, g *gateway, wait time.Duration, wants ...string) string {
+	t.Helper()
+	var last string
+	eventually(t, wait, "not ready, saying "+strings.Join(wants, " and "), func() error {
+		code, body, err := getReadyz(g)
+		if err != nil {
+			return err // still starting
+		}
+		last = body
+		for _, w := range wants {
+			if code != http.StatusServiceUnavailable || !strings.Contains(body, w) {
+				return fmt.Errorf("readyz %d: %s", code, body)
+			}
 		}
 		return nil
 	})
-	return g
+	return last
 }
 
 // launchGateway runs switchboard without waiting for readiness.
