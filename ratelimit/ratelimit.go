@@ -3,9 +3,10 @@
 package ratelimit
 
 import (
+	"sync"
 	"time"
 
-	lru "github.com/hashicorp/golang-lru/v2"
+	"github.com/hashicorp/golang-lru/v2/simplelru"
 	"golang.org/x/time/rate"
 )
 
@@ -20,7 +21,8 @@ var Unlimited = Limit{}
 
 // Limiter holds the buckets. Safe for concurrent use.
 type Limiter struct {
-	buckets *lru.Cache[key, *bucket]
+	mu      sync.Mutex // makes finding or making a bucket one step: two first calls share one
+	buckets *simplelru.LRU[key, *bucket]
 	now     func() time.Time
 }
 
@@ -38,7 +40,7 @@ type bucket struct {
 // New returns a Limiter keeping at most maxBuckets buckets; the least recently used is dropped
 // when a new one is needed (an idle principal's bucket, which refills anyway).
 func New(maxBuckets int) *Limiter {
-	c, _ := lru.New[key, *bucket](maxBuckets) // fails only for maxBuckets <= 0
+	c, _ := simplelru.NewLRU[key, *bucket](maxBuckets, nil) // fails only for maxBuckets <= 0
 	return &Limiter{buckets: c, now: time.Now}
 }
 
@@ -48,17 +50,9 @@ func (l *Limiter) Allow(tool, principal string, limit Limit) (ok bool, retryAfte
 	if limit.Rate <= 0 {
 		return true, 0
 	}
-	k := key{tool, principal}
-	b, found := l.buckets.Get(k)
-	if !found || b.limit != limit {
-		b = &bucket{limit: limit, rl: rate.NewLimiter(rate.Limit(limit.Rate), max(limit.Burst, 1))}
-		l.buckets.Add(k, b)
-	}
+	b := l.bucket(key{tool, principal}, limit)
 	now := l.now()
-	r := b.rl.ReserveN(now, 1)
-	if !r.OK() {
-		return false, time.Duration(float64(time.Second) / limit.Rate)
-	}
+	r := b.rl.ReserveN(now, 1) // always OK: the burst is at least 1
 	if delay := r.DelayFrom(now); delay > 0 {
 		r.CancelAt(now) // give the token back: a rejected call must not cost the next one
 		return false, delay
@@ -66,5 +60,21 @@ func (l *Limiter) Allow(tool, principal string, limit Limit) (ok bool, retryAfte
 	return true, 0
 }
 
+// bucket returns k's bucket under limit, making it when there is none or its limit changed.
+func (l *Limiter) bucket(k key, limit Limit) *bucket {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b, found := l.buckets.Get(k)
+	if !found || b.limit != limit {
+		b = &bucket{limit: limit, rl: rate.NewLimiter(rate.Limit(limit.Rate), max(limit.Burst, 1))}
+		l.buckets.Add(k, b)
+	}
+	return b
+}
+
 // Len is the number of buckets held.
-func (l *Limiter) Len() int { return l.buckets.Len() }
+func (l *Limiter) Len() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buckets.Len()
+}

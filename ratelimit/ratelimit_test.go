@@ -2,6 +2,8 @@ package ratelimit
 
 import (
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -88,4 +90,29 @@ func BenchmarkAllow(b *testing.B) {
 			l.Allow("weather__forecast", "alice", lim)
 		}
 	})
+}
+
+// Concurrent first calls of one principal share one bucket: a burst of 1 lets exactly one pass.
+func TestConcurrentFirstCallsShareTheBucket(t *testing.T) {
+	t.Parallel()
+	l := New(10000)
+	now := time.Unix(1000, 0)
+	l.now = func() time.Time { return now } // no refill while the calls race
+	lim := Limit{Rate: 0.001, Burst: 1}
+	for round := range 300 {
+		principal := fmt.Sprint("p", round)
+		var passed atomic.Int32
+		var wg sync.WaitGroup
+		for range 8 {
+			wg.Go(func() {
+				if ok, _ := l.Allow("t", principal, lim); ok {
+					passed.Add(1)
+				}
+			})
+		}
+		wg.Wait()
+		if n := passed.Load(); n != 1 {
+			t.Fatalf("round %d: %d of 8 concurrent first calls passed a burst of 1", round, n)
+		}
+	}
 }
