@@ -21,10 +21,11 @@ import (
 func (r *Router) callTool(ctx context.Context, req mcp.CallToolRequest) (res *mcp.CallToolResult, err error) {
 	r.inFlight.Add(1)
 	defer r.inFlight.Add(-1)
-	rec := newCallRecord(ctx, req.Params.RawArguments)
+	var rec CallRecord // filled only for an observer
 	ctx, span := startCallSpan(ctx, req)
 	defer func() { endCallSpan(span, outcomeOf(ctx, res, err)) }()
 	if r.observer != nil {
+		rec = newCallRecord(ctx, req.Params.RawArguments)
 		var servedBy func() string
 		ctx, servedBy = withInstance(ctx)
 		defer func() {
@@ -42,8 +43,10 @@ func (r *Router) callTool(ctx context.Context, req mcp.CallToolRequest) (res *mc
 		return nil, jsonRPCError(ctx, &upstream.RPCError{Code: mcp.INVALID_PARAMS, Message: "unknown tool: " + req.Params.Name})
 	}
 	rec.Tool, rec.Upstream, rec.Cacheable = entry.Name, string(entry.Upstream), entry.Cache != nil
-	if ok, wait := r.limiter.Allow(string(entry.Name), principalKey(ctx), entry.Limit); !ok {
-		return rateLimited(entry, wait), nil
+	if entry.Limit.Rate > 0 { // the principal's key is built only for limited tools
+		if ok, wait := r.limiter.Allow(string(entry.Name), principalKey(ctx), entry.Limit); !ok {
+			return rateLimited(entry, wait), nil
+		}
 	}
 	var token any
 	if req.Params.Meta != nil {

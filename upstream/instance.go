@@ -73,7 +73,9 @@ type instanceState struct {
 
 // down is the state after the session ended with err: no session, the same lists.
 func (s *instanceState) down(err error, since time.Time) *instanceState {
-	return &instanceState{lists: s.lists, listed: s.listed, digest: s.digest, toolNames: s.toolNames, lastErr: err, since: since}
+	cp := *s
+	cp.conn, cp.lastErr, cp.since = nil, err, since
+	return &cp
 }
 
 // hasTool reports whether the instance's last tools/list had tool.
