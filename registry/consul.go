@@ -12,7 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/consul/api"
@@ -38,7 +37,8 @@ type Consul struct {
 	client *api.Client
 	tag    string
 	log    *slog.Logger
-	state  atomic.Pointer[ConsulState]
+	mu     sync.Mutex // guards state: the two watches and Run all update it
+	state  ConsulState
 	// waitTime bounds one blocking query; Consul adds jitter of its own.
 	waitTime time.Duration
 }
@@ -68,12 +68,16 @@ func NewConsul(cfg *config.Consul, log *slog.Logger) (*Consul, error) {
 		return nil, fmt.Errorf("consul client: %w", err)
 	}
 	c := &Consul{client: client, tag: cfg.Tag, log: log.With("source", "consul"), waitTime: 5 * time.Minute}
-	c.state.Store(&ConsulState{Since: time.Now()})
+	c.state = ConsulState{Since: time.Now()}
 	return c, nil
 }
 
 // State returns the source's current state.
-func (c *Consul) State() ConsulState { return *c.state.Load() }
+func (c *Consul) State() ConsulState {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.state
+}
 
 // Run watches Consul until ctx ends and calls emit with each new snapshot (never with the same
 // one twice, and never concurrently). While Consul is unreachable nothing is emitted, so the
@@ -124,9 +128,9 @@ func (c *Consul) Run(ctx context.Context, emit func(Snapshot)) {
 		}
 		last, emitted = snap, true
 		emit(snap)
-		if st := c.state.Load(); !st.Synced {
-			c.state.Store(&ConsulState{Synced: true, Reachable: true, Since: time.Now()})
-		}
+		c.mu.Lock()
+		c.state.Synced = true
+		c.mu.Unlock()
 	}
 }
 
@@ -182,17 +186,19 @@ func (c *Consul) watch(ctx context.Context, changed chan<- struct{}, query func(
 // (the state starts unreachable with no error: not tried yet), so a gateway that never reaches
 // Consul says why; later failures only refresh the error.
 func (c *Consul) setReachable(ok bool, err error) {
-	old := c.state.Load()
 	msg := ""
 	if err != nil {
 		msg = err.Error()
 	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	old := c.state
 	if old.Reachable == ok && old.LastError == msg {
 		return
 	}
-	st := &ConsulState{Synced: old.Synced, Reachable: ok, LastError: msg, Since: old.Since}
+	c.state.Reachable, c.state.LastError = ok, msg
 	if old.Reachable != ok {
-		st.Since = time.Now()
+		c.state.Since = time.Now()
 	}
 	switch {
 	case !ok && old.LastError == "" && old.Synced:
@@ -202,7 +208,6 @@ func (c *Consul) setReachable(ok bool, err error) {
 	case ok && old.LastError != "":
 		c.log.Info("consul reachable again")
 	}
-	c.state.Store(st)
 }
 
 // snapshot reads every tagged service and its passing instances. A service whose registration
