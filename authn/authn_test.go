@@ -177,9 +177,12 @@ func TestNotReadyUntilDiscovery(t *testing.T) {
 	if _, err := v.Verify(ctx, "x.y.z"); err != ErrNotReady {
 		t.Fatalf("before discovery: %v", err)
 	}
-	time.Sleep(200 * time.Millisecond)
-	if v.NotReadyReason() == "" {
-		t.Fatal("no reason given while the IdP is down")
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(v.NotReadyReason(), "discovery of http://"+ln+" failing") {
+		if time.Now().After(deadline) {
+			t.Fatalf("while the IdP is down the reason is %q, want it to say discovery is failing", v.NotReadyReason())
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	iss := oidctest.NewAt(ln) // the IdP comes up
 	defer iss.Close()

@@ -78,15 +78,15 @@ func (a *Authenticator) wrap(next http.Handler, required []string) http.Handler 
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Query().Has("access_token") {
 			// RFC 6750 allows it; the MCP authorization spec forbids it: URLs end up in logs.
-			a.challenge(w, http.StatusUnauthorized, "invalid_request", "send the token in the Authorization header, not the URL")
+			a.challenge(w, required, http.StatusUnauthorized, "invalid_request", "send the token in the Authorization header, not the URL")
 			return
 		}
 		token, ok := ParseBearer(r.Header.Get("Authorization"))
 		if !ok {
 			if r.Header.Get("Authorization") == "" {
-				a.challenge(w, http.StatusUnauthorized, "", "")
+				a.challenge(w, required, http.StatusUnauthorized, "", "")
 			} else {
-				a.challenge(w, http.StatusUnauthorized, "invalid_token", "the Authorization header is not a Bearer token")
+				a.challenge(w, required, http.StatusUnauthorized, "invalid_token", "the Authorization header is not a Bearer token")
 			}
 			return
 		}
@@ -97,12 +97,12 @@ func (a *Authenticator) wrap(next http.Handler, required []string) http.Handler 
 			http.Error(w, "authentication is not available yet: "+a.verifier.NotReadyReason(), http.StatusServiceUnavailable)
 			return
 		case err != nil:
-			a.challenge(w, http.StatusUnauthorized, "invalid_token", "the token is invalid, expired, or not for this resource")
+			a.challenge(w, required, http.StatusUnauthorized, "invalid_token", "the token is invalid, expired, or not for this resource")
 			return
 		}
 		for _, s := range required {
 			if !p.HasScope(s) {
-				a.challenge(w, http.StatusForbidden, "insufficient_scope", "the token lacks a required scope")
+				a.challenge(w, required, http.StatusForbidden, "insufficient_scope", "the token lacks a required scope")
 				return
 			}
 		}
@@ -110,11 +110,12 @@ func (a *Authenticator) wrap(next http.Handler, required []string) http.Handler 
 	})
 }
 
-// challenge answers with a WWW-Authenticate header per RFC 6750 and the MCP authorization spec.
-func (a *Authenticator) challenge(w http.ResponseWriter, status int, code, description string) {
+// challenge answers with a WWW-Authenticate header per RFC 6750 and the MCP authorization spec,
+// naming the scopes this endpoint requires (the admin scope too, on admin endpoints).
+func (a *Authenticator) challenge(w http.ResponseWriter, required []string, status int, code, description string) {
 	v := fmt.Sprintf(`Bearer resource_metadata=%q`, a.metadataURL)
-	if len(a.requiredScopes) > 0 {
-		v += fmt.Sprintf(`, scope=%q`, strings.Join(a.requiredScopes, " "))
+	if len(required) > 0 {
+		v += fmt.Sprintf(`, scope=%q`, strings.Join(required, " "))
 	}
 	if code != "" {
 		v += fmt.Sprintf(`, error=%q, error_description=%q`, code, description)

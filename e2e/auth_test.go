@@ -266,7 +266,7 @@ func TestAdminEndpointsNeedTheAdminScope(t *testing.T) {
 auth: {mode: oidc, issuer: %s, audience: %s}
 upstreams: [{name: local, command: [%q]}]
 `, iss.URL, resource, bin.demo))
-	get := func(path, token string) int {
+	get := func(path, token string) (int, string) {
 		req, _ := http.NewRequest(http.MethodGet, g.Admin+path, nil)
 		if token != "" {
 			req.Header.Set("Authorization", "Bearer "+token)
@@ -276,7 +276,7 @@ upstreams: [{name: local, command: [%q]}]
 			t.Fatal(err)
 		}
 		resp.Body.Close()
-		return resp.StatusCode
+		return resp.StatusCode, resp.Header.Get("WWW-Authenticate")
 	}
 	operator := iss.Sign("rsa-1", iss.Claims("ops", resource, "switchboard:admin"))
 	user := iss.Sign("rsa-1", iss.Claims("user", resource, ""))
@@ -287,8 +287,13 @@ upstreams: [{name: local, command: [%q]}]
 		{"/admin/catalog", "", 401}, {"/admin/catalog", user, 403}, {"/admin/catalog", operator, 200},
 		{"/admin/upstreams", operator, 200}, {"/healthz", "", 200}, {"/readyz", "", 200},
 	} {
-		if got := get(tc.path, tc.token); got != tc.want {
+		got, challenge := get(tc.path, tc.token)
+		if got != tc.want {
 			t.Errorf("GET %s (token %v): %d, want %d", tc.path, tc.token != "", got, tc.want)
+		}
+		// A refusal names the scope the operator's token needs.
+		if (got == 401 || got == 403) && !strings.Contains(challenge, "switchboard:admin") {
+			t.Errorf("GET %s: %d with WWW-Authenticate %q, which does not name the admin scope", tc.path, got, challenge)
 		}
 	}
 }
