@@ -1,4 +1,5 @@
-// Package admin serves the operator endpoints: /healthz and /readyz (later /metrics and /admin/*).
+// Package admin serves the operator endpoints: /healthz, /readyz, the /admin/* views and the
+// cache purge.
 package admin
 
 import (

@@ -28,7 +28,7 @@ type Config struct {
 	// MaxRequestBytes bounds the body of a request to /mcp; larger ones get 413. Default 4 MiB.
 	MaxRequestBytes int `yaml:"max_request_bytes"`
 	// AllowedOrigins are browser origins (scheme://host[:port]) allowed to call /mcp, besides
-	// localhost ones. Requests without an Origin header (not from a browser) are always allowed.
+	// localhost ones and the origin of public_url. Requests without an Origin header (not from a browser) are always allowed.
 	AllowedOrigins []string `yaml:"allowed_origins"`
 	// Upstreams is the static source of upstream MCP servers.
 	Upstreams []Upstream `yaml:"upstreams"`
