@@ -183,10 +183,12 @@ func TestConsulOutageKeepsTheCatalog(t *testing.T) {
 			return fmt.Errorf("readyz %d during a Consul outage: %s", st, body)
 		}
 		var r struct {
-			Details struct{ Consul struct{ Reachable bool } }
+			Details struct{ Consul struct{ Reachable *bool } }
 		}
-		_ = json.Unmarshal([]byte(body), &r)
-		if r.Details.Consul.Reachable {
+		if err := json.Unmarshal([]byte(body), &r); err != nil || r.Details.Consul.Reachable == nil {
+			return fmt.Errorf("readyz has no details.consul.reachable: %s", body)
+		}
+		if *r.Details.Consul.Reachable {
 			return fmt.Errorf("consul still reported reachable: %s", body)
 		}
 		return nil

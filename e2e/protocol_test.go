@@ -181,6 +181,10 @@ func TestClientCancellationReachesTheUpstream(t *testing.T) {
 			if n, _ := count(t, c, "up__counter_peek", nil); n != "0" {
 				t.Errorf("the upstream finished the cancelled call (count %s)", n)
 			}
+			// The counter does count a call that is not cancelled.
+			if n, _ := count(t, c, "up__counter", nil); n != "1" {
+				t.Errorf("an uncancelled call counted to %s, want 1", n)
+			}
 		})
 	}
 }

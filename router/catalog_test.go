@@ -74,16 +74,21 @@ func hashOf(key string) string {
 func TestCatalogRoutesToOriginalNames(t *testing.T) {
 	t.Parallel()
 	c := buildCatalog([]upstream.Listing{listing("a", "", "echo"), listing("b", "", "echo")}, defaultNaming, Policy{}, quiet)
+	upstreams := map[registry.ServiceName]bool{}
 	for _, e := range c.Entries() {
 		got, ok := c.Lookup(string(e.Name))
-		if !ok || got.Tool != "echo" {
+		if !ok || got != e || got.Tool != "echo" {
 			t.Errorf("%s routes to %+v", e.Name, got)
 		}
+		upstreams[e.Upstream] = true
 		var def struct{ Name string }
 		_ = json.Unmarshal(e.defJSON, &def)
 		if def.Name != string(e.Name) {
 			t.Errorf("definition of %s names itself %q", e.Name, def.Name)
 		}
+	}
+	if len(c.Entries()) != 2 || !upstreams["a"] || !upstreams["b"] {
+		t.Errorf("the two echo tools route to upstreams %v, want a and b", upstreams)
 	}
 	if _, ok := c.Lookup("missing"); ok {
 		t.Error("lookup of a missing tool succeeded")

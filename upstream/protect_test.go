@@ -62,11 +62,12 @@ func TestBulkheadRefusesAfterTheQueueTimeout(t *testing.T) {
 func BenchmarkProtectedCall(b *testing.B) {
 	in := newTestInstance(Settings{BreakerFailures: 5, BreakerOpenFor: time.Minute, MaxConcurrent: 64, QueueTimeout: time.Second})
 	ok := func() (json.RawMessage, error) { return nil, nil }
+	ctx := context.Background()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			in.slots <- struct{}{}
-			_, _ = in.breaker.Execute(ok)
-			<-in.slots
+			if _, err := in.protect(ctx, ok); err != nil {
+				b.Fatal(err)
+			}
 		}
 	})
 }
