@@ -104,40 +104,47 @@ func buildExtras(listings []upstream.Listing, naming Naming, log *slog.Logger) *
 
 // register puts the extras into the MCP server (which announces list changes to clients).
 func (r *Router) registerExtras(x *extras) {
-	prompts := make([]server.ServerPrompt, 0, len(x.prompts))
-	for _, e := range x.prompts {
-		var p mcp.Prompt
-		if err := json.Unmarshal(e.raw, &p); err != nil {
-			r.log.Warn("prompt left out: malformed definition", "upstream", e.upstream, "prompt", e.original, "err", err)
-			continue
-		}
+	prompts := decodeEach(r, "prompt", "prompt", x.prompts, func(p mcp.Prompt, e *extraEntry) (server.ServerPrompt, bool) {
 		p.Name = e.exposed
-		prompts = append(prompts, server.ServerPrompt{Prompt: p, Handler: r.getPrompt})
-	}
-	resources := make([]server.ServerResource, 0, len(x.resources))
-	for _, e := range x.resources {
-		var res mcp.Resource
-		if err := json.Unmarshal(e.raw, &res); err != nil {
-			r.log.Warn("resource left out: malformed definition", "upstream", e.upstream, "uri", e.original, "err", err)
-			continue
-		}
+		return server.ServerPrompt{Prompt: p, Handler: r.getPrompt}, true
+	})
+	resources := decodeEach(r, "resource", "uri", x.resources, func(res mcp.Resource, e *extraEntry) (server.ServerResource, bool) {
 		res.URI = e.exposed
-		resources = append(resources, server.ServerResource{Resource: res, Handler: r.readResource})
-	}
-	templates := make([]server.ServerResourceTemplate, 0, len(x.templates))
-	for _, e := range x.templates {
-		var t mcp.ResourceTemplate
-		if err := json.Unmarshal(e.raw, &t); err != nil || t.URITemplate == nil {
-			r.log.Warn("resource template left out: malformed definition", "upstream", e.upstream, "template", e.original, "err", err)
-			continue
+		return server.ServerResource{Resource: res, Handler: r.readResource}, true
+	})
+	templates := decodeEach(r, "resource template", "template", x.templates, func(t mcp.ResourceTemplate, e *extraEntry) (server.ServerResourceTemplate, bool) {
+		if t.URITemplate == nil {
+			return server.ServerResourceTemplate{}, false
 		}
 		exposed := mcp.NewResourceTemplate(e.exposed, t.Name)
 		exposed.Description, exposed.MIMEType, exposed.Annotated = t.Description, t.MIMEType, t.Annotated
-		templates = append(templates, server.ServerResourceTemplate{Template: exposed, Handler: r.readFromTemplate(e)})
-	}
+		return server.ServerResourceTemplate{Template: exposed, Handler: r.readFromTemplate(e)}, true
+	})
 	r.mcp.SetPrompts(prompts...)
 	r.mcp.SetResources(resources...)
 	r.mcp.SetResourceTemplates(templates...)
+}
+
+// decodeEach decodes each entry's definition as a D and turns it into what the MCP server
+// registers; a definition that does not decode, or that expose refuses, is logged (the entry's
+// original name under idKey) and left out.
+func decodeEach[D, R any](r *Router, kind, idKey string, entries []*extraEntry, expose func(D, *extraEntry) (R, bool)) []R {
+	out := make([]R, 0, len(entries))
+	for _, e := range entries {
+		var def D
+		err := json.Unmarshal(e.raw, &def)
+		var reg R
+		ok := err == nil
+		if ok {
+			reg, ok = expose(def, e)
+		}
+		if !ok {
+			r.log.Warn(kind+" left out: malformed definition", "upstream", e.upstream, idKey, e.original, "err", err)
+			continue
+		}
+		out = append(out, reg)
+	}
+	return out
 }
 
 // request sends a request to an upstream and maps a failure to a plain error for the client
