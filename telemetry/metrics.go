@@ -52,6 +52,9 @@ type InstanceState struct {
 	Breaker            int // 0 closed, 1 half-open, 2 open
 }
 
+// durationBuckets span a cached answer (1 ms) to a long tool (60 s).
+var durationBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}
+
 // NewMetrics registers the metrics (and Go runtime and process ones) in a registry of its own.
 func NewMetrics(state State) *Metrics {
 	m := &Metrics{registry: prometheus.NewRegistry()}
@@ -62,12 +65,12 @@ func NewMetrics(state State) *Metrics {
 	m.callSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "switchboard_call_duration_seconds",
 		Help:    "Duration of tools/call requests as the gateway handled them, by exposed tool.",
-		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
+		Buckets: durationBuckets,
 	}, []string{"tool"})
 	m.upSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "switchboard_upstream_call_duration_seconds",
 		Help:    "Duration of calls that went to an upstream (cache misses), by upstream.",
-		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
+		Buckets: durationBuckets,
 	}, []string{"upstream"})
 	m.rateLimited = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "switchboard_rate_limit_rejections_total",
