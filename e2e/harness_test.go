@@ -249,11 +249,7 @@ func startGatewayEnv(t testing.TB, yamlBody string, env []string) *gateway {
 	t.Helper()
 	g := launchGatewayEnv(t, yamlBody, env)
 	eventually(t, 60*time.Second, "gateway readiness", func() error {
-		select {
-		case <-g.proc.done:
-			t.Fatalf("gateway exited:\n%s", g.proc.out.String())
-		default:
-		}
+		g.mustBeRunning(t)
 		code, body, err := getReadyz(g)
 		if err == nil && code != http.StatusOK {
 			err = fmt.Errorf("readyz %d: %s", code, body)
@@ -261,6 +257,16 @@ func startGatewayEnv(t testing.TB, yamlBody string, env []string) *gateway {
 		return err
 	})
 	return g
+}
+
+// mustBeRunning fails the test at once when the gateway process has exited.
+func (g *gateway) mustBeRunning(t testing.TB) {
+	t.Helper()
+	select {
+	case <-g.proc.done:
+		t.Fatalf("gateway exited:\n%s", g.proc.out.String())
+	default:
+	}
 }
 
 // getReadyz asks the gateway's /readyz; err is set while nothing answers (starting).
@@ -290,6 +296,7 @@ func waitNotReady(t testing.TB, g *gateway, wait time.Duration, wants ...string)
 	t.Helper()
 	var last string
 	eventually(t, wait, "not ready, saying "+strings.Join(wants, " and "), func() error {
+		g.mustBeRunning(t)
 		code, body, err := getReadyz(g)
 		if err != nil {
 			return err // still starting
@@ -314,7 +321,10 @@ func launchGateway(t testing.TB, yamlBody string) *gateway {
 func launchGatewayEnv(t testing.TB, yamlBody string, env []string) *gateway {
 	t.Helper()
 	listen := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	adminListen := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	adminListen := listen
+	for adminListen == listen { // a port freed and handed out again would make the config invalid
+		adminListen = fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	}
 	cfg := fmt.Sprintf("listen: %s\nadmin_listen: %s\n%s", listen, adminListen, yamlBody)
 	if strings.Contains(yamlBody, "admin_listen:") { // the test sets it (empty: admin on listen)
 		cfg, adminListen = fmt.Sprintf("listen: %s\n%s", listen, yamlBody), listen
