@@ -1,6 +1,8 @@
 package authn
 
 import (
+	"github.com/switchboard-mcp/switchboard/glob"
+
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
@@ -226,8 +228,8 @@ func TestMetadata(t *testing.T) {
 func TestPolicies(t *testing.T) {
 	t.Parallel()
 	pols := Policies{
-		{Scope: "weather:read", Allow: []string{"weather__*", "clock__now"}},
-		{Claims: map[string]string{"groups": "analysts"}, Allow: []string{"sql__*"}},
+		{Scope: "weather:read", Allow: globs(t, "weather__*", "clock__now")},
+		{Claims: map[string]string{"groups": "analysts"}, Allow: globs(t, "sql__*")},
 	}
 	alice := &Principal{Scopes: []string{"mcp", "weather:read"}}
 	bob := &Principal{Scopes: []string{"mcp"}, Claims: map[string]json.RawMessage{"groups": json.RawMessage(`["staff","analysts"]`)}}
@@ -300,4 +302,13 @@ func BenchmarkVerify(b *testing.B) {
 			}
 		}
 	})
+}
+
+func globs(t *testing.T, patterns ...string) glob.List {
+	t.Helper()
+	l, err := glob.CompileList(patterns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
 }

@@ -1,8 +1,9 @@
 package authn
 
 import (
-	"path"
 	"strconv"
+
+	"github.com/switchboard-mcp/switchboard/glob"
 )
 
 // Policy allows the tools whose exposed names match Allow (globs) to principals that match: the
@@ -10,7 +11,7 @@ import (
 type Policy struct {
 	Scope  string
 	Claims map[string]string
-	Allow  []string
+	Allow  glob.List
 }
 
 // Policies are tried in order; the first that matches a principal decides its tools. A principal
@@ -38,14 +39,7 @@ func (ps Policies) View(p *Principal) func(name string) bool {
 	}
 	for _, pol := range ps {
 		if pol.matches(p) {
-			return func(name string) bool {
-				for _, glob := range pol.Allow {
-					if ok, _ := path.Match(glob, name); ok { // globs were validated with the config
-						return true
-					}
-				}
-				return false
-			}
+			return pol.Allow.Match
 		}
 	}
 	return nil

@@ -6,8 +6,6 @@
 package config
 
 import (
-	"path"
-	"slices"
 	"time"
 )
 
@@ -401,24 +399,4 @@ func (u Upstream) NamespaceOf() string {
 		return *u.Namespace
 	}
 	return u.Name
-}
-
-// MatchTool returns the rule for the tool exposed as name: the rule under exactly name, else
-// the first glob (in sorted order) that matches it.
-func MatchTool[V any](rules map[string]V, name string) (V, bool) {
-	if v, ok := rules[name]; ok {
-		return v, true
-	}
-	globs := make([]string, 0, len(rules))
-	for g := range rules {
-		globs = append(globs, g)
-	}
-	slices.Sort(globs)
-	for _, g := range globs {
-		if ok, _ := path.Match(g, name); ok {
-			return rules[g], true
-		}
-	}
-	var zero V
-	return zero, false
 }

@@ -1,10 +1,11 @@
 package config
 
 import (
+	"github.com/switchboard-mcp/switchboard/glob"
+
 	"fmt"
 	"net"
 	"net/url"
-	"path"
 	"regexp"
 	"slices"
 	"strings"
@@ -282,10 +283,8 @@ func checkHTTPURL(s string) error {
 }
 
 func checkGlob(g string) error {
-	if _, err := path.Match(g, ""); err != nil {
-		return fmt.Errorf("bad glob %q: %v", g, err)
-	}
-	return nil
+	_, err := glob.Compile(g)
+	return err
 }
 
 // isLoopback reports whether addr (host:port) only accepts connections from this machine.

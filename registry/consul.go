@@ -79,6 +79,9 @@ func (c *Consul) State() ConsulState {
 	return c.state
 }
 
+// Name is "consul".
+func (c *Consul) Name() string { return "consul" }
+
 // Run watches Consul until ctx ends and calls emit with each new snapshot (never with the same
 // one twice, and never concurrently). While Consul is unreachable nothing is emitted, so the
 // last snapshot stays in force.

@@ -82,22 +82,23 @@ type Snapshot []Upstream
 
 func snapshotsEqual(a, b Snapshot) bool { return slices.EqualFunc(a, b, Upstream.Equal) }
 
-// Merge combines the static snapshot with a discovered one into the snapshot the gateway runs,
-// sorted by name. Upstreams without a timeout get defaultTimeout. A discovered upstream whose
-// name a static one already has is kept under the name "NAME@consul" (its namespace is
-// unchanged, so its tools still show under it, and the catalog resolves any tool name clash);
-// the clash is logged.
-func Merge(static, discovered Snapshot, defaultTimeout time.Duration, log *slog.Logger) Snapshot {
-	taken := make(map[ServiceName]bool, len(static))
-	out := make(Snapshot, 0, len(static)+len(discovered))
-	for _, u := range static {
+// Merge combines the snapshot of the higher-ranked sources (kept) with the snapshot of the
+// source named source into the snapshot the gateway runs, sorted by name. Upstreams without a
+// timeout get defaultTimeout. An upstream of source whose name kept already has is kept under
+// the name "NAME@source" (its namespace is unchanged, so its tools still show under it, and the
+// catalog resolves any tool name clash); the clash is logged.
+func Merge(kept, next Snapshot, source string, defaultTimeout time.Duration, log *slog.Logger) Snapshot {
+	taken := make(map[ServiceName]bool, len(kept))
+	out := make(Snapshot, 0, len(kept)+len(next))
+	for _, u := range kept {
 		taken[u.Name] = true
 		out = append(out, u)
 	}
-	for _, u := range discovered {
+	for _, u := range next {
 		if taken[u.Name] {
-			renamed := u.Name + "@consul"
-			log.Warn("consul service has the name of a static upstream; the static one keeps it", "service", u.Name, "renamed_to", renamed)
+			renamed := u.Name + ServiceName("@"+source)
+			log.Warn("an upstream has the name of one from a higher-ranked source; that one keeps it",
+				"source", source, "upstream", u.Name, "renamed_to", renamed)
 			u.Name = renamed
 		}
 		taken[u.Name] = true

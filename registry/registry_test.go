@@ -86,7 +86,7 @@ func TestMerge(t *testing.T) {
 	t.Parallel()
 	static := Snapshot{{Name: "weather", Namespace: "weather", Timeout: time.Second}}
 	discovered := Snapshot{{Name: "clock", Namespace: "clock"}, {Name: "weather", Namespace: "wx"}}
-	got := Merge(static, discovered, 30*time.Second, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	got := Merge(static, discovered, "consul", 30*time.Second, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if len(got) != 3 || got[0].Name != "clock" || got[1].Name != "weather" || got[2].Name != "weather@consul" {
 		t.Fatalf("got %+v", got)
 	}
