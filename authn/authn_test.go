@@ -1,8 +1,6 @@
 package authn
 
 import (
-	"github.com/switchboard-mcp/switchboard/glob"
-
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
@@ -19,6 +17,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
+	"github.com/switchboard-mcp/switchboard/glob"
 	"github.com/switchboard-mcp/switchboard/internal/oidctest"
 )
 

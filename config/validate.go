@@ -1,8 +1,6 @@
 package config
 
 import (
-	"github.com/switchboard-mcp/switchboard/glob"
-
 	"fmt"
 	"net"
 	"net/url"
@@ -10,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/switchboard-mcp/switchboard/glob"
 )
 
 var (
