@@ -13,6 +13,7 @@ import (
 	"syscall"
 
 	"github.com/switchboard-mcp/switchboard/config"
+	"github.com/switchboard-mcp/switchboard/gateway"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -66,11 +67,41 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := serve(ctx, *path, cfg, stdout, stderr); err != nil {
+	if err := serve(*path, cfg, stdout, stderr); err != nil {
 		fmt.Fprintf(stderr, "switchboard: %v\n", err)
 		return 1
 	}
 	return 0
+}
+
+// serve runs the gateway until SIGINT or SIGTERM; SIGHUP reloads the config file at path (a
+// file that does not load changes nothing).
+func serve(path string, cfg *config.Config, stdout, stderr io.Writer) error {
+	g, err := gateway.New(cfg, gateway.Options{Version: version, Stdout: stdout, Stderr: stderr})
+	if err != nil {
+		return err
+	}
+	defer g.Close()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+			}
+			next, err := config.Load(path)
+			if err == nil {
+				err = g.Reload(next)
+			}
+			if err != nil {
+				g.Logger().Error("reload refused; the running config stays", "err", err.Error())
+			}
+		}
+	}()
+	return g.Run(ctx)
 }

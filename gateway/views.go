@@ -1,8 +1,6 @@
-package main
+package gateway
 
 import (
-	"path"
-
 	"github.com/switchboard-mcp/switchboard/authn"
 	"github.com/switchboard-mcp/switchboard/router"
 	"github.com/switchboard-mcp/switchboard/telemetry"
@@ -70,11 +68,8 @@ func catalogView(rt *router.Router, m *upstream.Manager, ps *authn.Policies) any
 			v.CacheTTL, v.CacheShare = e.Cache.TTL.String(), e.Cache.Shared
 		}
 		for i, p := range *ps {
-			for _, glob := range p.Allow {
-				if ok, _ := path.Match(glob, string(e.Name)); ok {
-					v.Policies = append(v.Policies, i)
-					break
-				}
+			if p.Allow.Match(string(e.Name)) {
+				v.Policies = append(v.Policies, i)
 			}
 		}
 		tools = append(tools, v)
