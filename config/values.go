@@ -2,9 +2,9 @@ package config
 
 import (
 	"fmt"
-	"strconv"
-	"strings"
 	"time"
+
+	"github.com/switchboard-mcp/switchboard/ratelimit"
 )
 
 // Duration is a Go duration written as a string ("30s", "1m30s"). It must be positive.
@@ -22,23 +22,13 @@ func (d *Duration) parseScalar(s string) error {
 	return nil
 }
 
-// Rate is a number of events per unit of time, written "N/s", "N/m" or "N/h".
-type Rate struct {
-	// PerSecond is the rate in events per second.
-	PerSecond float64
-	// Text is the rate as written.
-	Text string
-}
+// Rate is a rate limit as the config writes it: "N/s", "N/m" or "N/h".
+type Rate struct{ ratelimit.Rate }
 
 // ParseRate parses "N/s", "N/m" or "N/h" with N a positive number.
 func ParseRate(s string) (Rate, error) {
-	n, unit, ok := strings.Cut(s, "/")
-	per := map[string]float64{"s": 1, "m": 60, "h": 3600}[unit]
-	v, err := strconv.ParseFloat(n, 64)
-	if !ok || per == 0 || err != nil || v <= 0 {
-		return Rate{}, fmt.Errorf("want a rate like \"20/s\", \"600/m\" or \"1000/h\", got %q", s)
-	}
-	return Rate{PerSecond: v / per, Text: s}, nil
+	r, err := ratelimit.ParseRate(s)
+	return Rate{r}, err
 }
 
 func (r *Rate) parseScalar(s string) error {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/switchboard-mcp/switchboard/config"
 	"github.com/switchboard-mcp/switchboard/internal/backoff"
+	"github.com/switchboard-mcp/switchboard/ratelimit"
 )
 
 // Service meta keys of the registration contract (design.md).
@@ -321,7 +322,7 @@ func parseInstance(e *api.ServiceEntry) (Instance, Upstream, error) {
 		svc.Timeout = d
 	}
 	if v, ok := meta[MetaRateLimit]; ok {
-		r, err := config.ParseRate(v)
+		r, err := ratelimit.ParseRate(v)
 		if err != nil {
 			bad(MetaRateLimit, "%v", err)
 		}

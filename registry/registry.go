@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/switchboard-mcp/switchboard/config"
+	"github.com/switchboard-mcp/switchboard/ratelimit"
 )
 
 // ServiceName identifies an upstream: the name of a static upstream or of a Consul service.
@@ -36,7 +36,7 @@ type Upstream struct {
 	// Timeout is the deadline of one call.
 	Timeout time.Duration
 	// RateLimit is the per principal, per tool limit from mcp_rate_limit; zero: none set.
-	RateLimit config.Rate
+	RateLimit ratelimit.Rate
 	// CacheTTL is how long results of its readOnlyHint tools may be cached (mcp_cache_ttl).
 	CacheTTL time.Duration
 	// Instances are the replicas, in a stable order.
@@ -62,7 +62,7 @@ type Instance struct {
 	// Headers sent with every HTTP request: the gateway's own credentials, never a client's.
 	Headers map[string]string
 	// OAuth2, when set, gets the gateway's own token for the instance (client credentials).
-	OAuth2 *config.OAuth2
+	OAuth2 *OAuth2Client
 	// Command, Env and Dir start a Stdio instance.
 	Command []string
 	Env     map[string]string
@@ -75,6 +75,19 @@ func (a Instance) Equal(b Instance) bool {
 	return a.ID == b.ID && a.Transport == b.Transport && a.URL == b.URL && a.Dir == b.Dir &&
 		maps.Equal(a.Headers, b.Headers) && slices.Equal(a.Command, b.Command) && maps.Equal(a.Env, b.Env) &&
 		reflect.DeepEqual(a.OAuth2, b.OAuth2)
+}
+
+// OAuth2Client is how the gateway gets its own token for an instance: the OAuth 2.0 client
+// credentials grant.
+type OAuth2Client struct {
+	// TokenURL is the authorization server's token endpoint.
+	TokenURL string
+	// ClientID and ClientSecret identify the gateway. ClientSecret is a secret.
+	ClientID, ClientSecret string
+	// Scopes to request.
+	Scopes []string
+	// Audience, when set, is sent as the "audience" and "resource" parameters (RFC 8707).
+	Audience string
 }
 
 // Snapshot is the complete set of upstreams known to a source, sorted by name.

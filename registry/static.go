@@ -11,7 +11,7 @@ import (
 func Static(cfg *config.Config) Snapshot {
 	snap := make(Snapshot, 0, len(cfg.Upstreams))
 	for _, u := range cfg.Upstreams {
-		inst := Instance{ID: "static", Headers: u.Headers, OAuth2: u.OAuth2, Command: u.Command, Env: u.Env, Dir: u.Dir}
+		inst := Instance{ID: "static", Headers: u.Headers, OAuth2: oauth2Client(u.OAuth2), Command: u.Command, Env: u.Env, Dir: u.Dir}
 		switch {
 		case len(u.Command) > 0:
 			inst.Transport = Stdio
@@ -29,4 +29,12 @@ func Static(cfg *config.Config) Snapshot {
 	}
 	slices.SortFunc(snap, func(a, b Upstream) int { return strings.Compare(string(a.Name), string(b.Name)) })
 	return snap
+}
+
+// oauth2Client is the instance's client credentials from the config's, nil for none.
+func oauth2Client(o *config.OAuth2) *OAuth2Client {
+	if o == nil {
+		return nil
+	}
+	return &OAuth2Client{TokenURL: o.TokenURL, ClientID: o.ClientID, ClientSecret: o.ClientSecret, Scopes: o.Scopes, Audience: o.Audience}
 }

@@ -12,7 +12,6 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/switchboard-mcp/switchboard/cache"
-	"github.com/switchboard-mcp/switchboard/config"
 	"github.com/switchboard-mcp/switchboard/ratelimit"
 	"github.com/switchboard-mcp/switchboard/registry"
 	"github.com/switchboard-mcp/switchboard/upstream"
@@ -34,7 +33,7 @@ type Entry struct {
 	DefHash      string
 	def          mcp.Tool
 	defJSON      []byte // def as clients receive it; compared to detect real changes
-	upstreamRate config.Rate
+	upstreamRate ratelimit.Rate
 	upstreamTTL  time.Duration
 }
 
@@ -57,7 +56,7 @@ type Policy struct {
 
 // LimitFunc gives the rate limit of the tool exposed as name, whose upstream set upstreamRate
 // (zero when it set none).
-type LimitFunc func(name ExposedName, upstreamRate config.Rate) ratelimit.Limit
+type LimitFunc func(name ExposedName, upstreamRate ratelimit.Rate) ratelimit.Limit
 
 // Catalog is the union of the upstreams' tools under their exposed names. It is immutable: a
 // change builds a new Catalog, swapped in whole.

@@ -21,8 +21,6 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
-	"github.com/switchboard-mcp/switchboard/config"
-
 	"github.com/switchboard-mcp/switchboard/registry"
 )
 
@@ -111,7 +109,7 @@ func (b *cappedBody) Read(p []byte) (int, error) {
 
 // clientCredentials returns an HTTP client that sends the gateway's own token, obtained with the
 // client-credentials grant over base and refreshed before it expires.
-func clientCredentials(o *config.OAuth2, base *http.Client) *http.Client {
+func clientCredentials(o *registry.OAuth2Client, base *http.Client) *http.Client {
 	cc := clientcredentials.Config{ClientID: o.ClientID, ClientSecret: o.ClientSecret, TokenURL: o.TokenURL, Scopes: o.Scopes}
 	if o.Audience != "" {
 		cc.EndpointParams = url.Values{"audience": {o.Audience}, "resource": {o.Audience}}

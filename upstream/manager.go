@@ -15,7 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/switchboard-mcp/switchboard/config"
+	"github.com/switchboard-mcp/switchboard/ratelimit"
 	"github.com/switchboard-mcp/switchboard/registry"
 )
 
@@ -351,7 +351,7 @@ type Listing struct {
 	Resources []Tool
 	Templates []Tool
 	// RateLimit is the upstream's own per principal, per tool limit (Consul mcp_rate_limit).
-	RateLimit config.Rate
+	RateLimit ratelimit.Rate
 	// CacheTTL is the upstream's own TTL for its readOnlyHint tools (Consul mcp_cache_ttl).
 	CacheTTL time.Duration
 }

@@ -1,0 +1,54 @@
+package gateway
+
+import (
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/switchboard-mcp/switchboard/cache"
+	"github.com/switchboard-mcp/switchboard/config"
+	"github.com/switchboard-mcp/switchboard/telemetry"
+)
+
+// newLogger builds the gateway's log from the config.
+func newLogger(c config.Log, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(c.Level)) // validated
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// auditSinks returns the audit log's writers (none: the audit log is off) and how to close them.
+func auditSinks(c config.Audit, stdout io.Writer) (io.Writer, func()) {
+	var ws []io.Writer
+	closeAll := func() {}
+	if c.Stdout {
+		ws = append(ws, stdout)
+	}
+	if c.File != "" {
+		f := telemetry.RotatingFile(c.File, c.MaxSizeMB, c.MaxBackups)
+		ws = append(ws, f)
+		closeAll = func() { _ = f.Close() }
+	}
+	if len(ws) == 0 {
+		return nil, closeAll
+	}
+	return io.MultiWriter(ws...), closeAll
+}
+
+// newCache returns the response cache: Redis when configured, else in process.
+func newCache(c config.Cache, log *slog.Logger) (*cache.Cache, error) {
+	if c.Redis == nil {
+		return cache.New(cache.NewMemory(c.MemoryBytes), time.Second, log), nil
+	}
+	opts, err := cache.RedisOptions(c.Redis)
+	if err != nil {
+		return nil, err
+	}
+	return cache.New(cache.NewRedis(redis.NewUniversalClient(opts)), c.Redis.Timeout.D(), log), nil
+}

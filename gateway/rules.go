@@ -1,0 +1,95 @@
+package gateway
+
+import (
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/switchboard-mcp/switchboard/authn"
+	"github.com/switchboard-mcp/switchboard/config"
+	"github.com/switchboard-mcp/switchboard/glob"
+	"github.com/switchboard-mcp/switchboard/ratelimit"
+	"github.com/switchboard-mcp/switchboard/router"
+)
+
+// policiesOf compiles the config's policies. The globs were validated with the config; an error
+// here means a config that skipped validation.
+func policiesOf(cfg *config.Config) (*authn.Policies, error) {
+	ps := authn.Policies{}
+	for i, p := range cfg.Auth.Policies {
+		allow, err := glob.CompileList(p.Allow)
+		if err != nil {
+			return nil, fmt.Errorf("auth.policies[%d].allow: %w", i, err)
+		}
+		ps = append(ps, authn.Policy{Scope: p.When.Scope, Claims: p.When.Claim, Allow: allow})
+	}
+	return &ps, nil
+}
+
+// toolPolicy is how the router gets limits and cache rules from the config, compiled once.
+func toolPolicy(cfg *config.Config) (router.Policy, error) {
+	limit, err := limitFunc(cfg.Limits)
+	if err != nil {
+		return router.Policy{}, err
+	}
+	rule, err := cacheRuleFunc(cfg.Cache)
+	if err != nil {
+		return router.Policy{}, err
+	}
+	return router.Policy{Limit: limit, Cache: rule}, nil
+}
+
+// limitFunc resolves each tool's rate limit: limits.tools by exact name, then by glob (sorted),
+// then the upstream's own mcp_rate_limit, then limits.default; none when nothing applies.
+func limitFunc(l config.Limits) (router.LimitFunc, error) {
+	rules, err := glob.NewRules(l.Tools)
+	if err != nil {
+		return nil, fmt.Errorf("limits.tools: %w", err)
+	}
+	return func(name router.ExposedName, upstreamRate ratelimit.Rate) ratelimit.Limit {
+		if lim, ok := rules.Match(string(name)); ok {
+			return toLimit(lim)
+		}
+		if upstreamRate.PerSecond > 0 {
+			return toLimit(config.Limit{Rate: config.Rate{Rate: upstreamRate}})
+		}
+		if l.Default != nil {
+			return toLimit(*l.Default)
+		}
+		return ratelimit.Unlimited
+	}, nil
+}
+
+// cacheRuleFunc resolves each tool's cache rule: cache.tools by exact name, then by glob, then
+// the upstream's mcp_cache_ttl for tools annotated readOnlyHint. A destructive tool is never
+// cached (destructiveHint counts only when readOnlyHint is not true, as the MCP spec reads).
+func cacheRuleFunc(c config.Cache) (func(router.ExposedName, time.Duration, mcp.ToolAnnotation) *router.CacheRule, error) {
+	rules, err := glob.NewRules(c.Tools)
+	if err != nil {
+		return nil, fmt.Errorf("cache.tools: %w", err)
+	}
+	return func(name router.ExposedName, upstreamTTL time.Duration, a mcp.ToolAnnotation) *router.CacheRule {
+		readOnly := a.ReadOnlyHint != nil && *a.ReadOnlyHint
+		if a.DestructiveHint != nil && *a.DestructiveHint && !readOnly {
+			return nil
+		}
+		if rule, ok := rules.Match(string(name)); ok {
+			return &router.CacheRule{TTL: rule.TTL.D(), Shared: rule.Shared}
+		}
+		if upstreamTTL > 0 && readOnly {
+			return &router.CacheRule{TTL: upstreamTTL}
+		}
+		return nil
+	}, nil
+}
+
+// toLimit defaults the burst to one second's worth of calls, at least 1.
+func toLimit(l config.Limit) ratelimit.Limit {
+	burst := l.Burst
+	if burst == 0 {
+		burst = max(1, int(math.Ceil(l.Rate.PerSecond)))
+	}
+	return ratelimit.Limit{Rate: l.Rate.PerSecond, Burst: burst}
+}
