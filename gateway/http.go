@@ -17,7 +17,7 @@ import (
 	"github.com/switchboard-mcp/switchboard/telemetry"
 )
 
-// buildServers builds the HTTP servers: MCP (with its layers in design.md's order) and admin,
+// buildServers builds the HTTP servers: MCP (with its layers in docs/design.md's order) and admin,
 // one server when admin_listen is empty.
 func (g *Gateway) buildServers(cfg *config.Config, metrics *telemetry.Metrics) {
 	var auth *authn.Authenticator

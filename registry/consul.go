@@ -21,7 +21,7 @@ import (
 	"github.com/switchboard-mcp/switchboard/ratelimit"
 )
 
-// Service meta keys of the registration contract (design.md).
+// Service meta keys of the registration contract (docs/design.md).
 const (
 	MetaPath      = "mcp_path"
 	MetaTransport = "mcp_transport"
