@@ -1,6 +1,7 @@
 // Package middleware holds the HTTP layers in front of the MCP endpoint, each a
-// func(http.Handler) http.Handler built once at start-up: panic recovery, the Origin check and
-// the request body limit. They run in the order design.md gives.
+// func(http.Handler) http.Handler built once at start-up: panic recovery, the request id, the
+// access log, the Origin check, the request body limit and the JSON-RPC envelope check. They run
+// in the order docs/design.md gives.
 package middleware
 
 import (
@@ -25,7 +26,8 @@ func Chain(h http.Handler, layers ...func(http.Handler) http.Handler) http.Handl
 }
 
 // Recover turns a panic in a handler into a 500 and a log record, so one bad request cannot take
-// the process down. http.ErrAbortHandler is re-raised: it is how handlers abort on purpose.
+// the process down. http.ErrAbortHandler is re-raised: it is how handlers abort on purpose. The
+// record carries the request id when RequestID, inside, has set the response's X-Request-Id.
 func Recover(log *slog.Logger) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -34,7 +36,8 @@ func Recover(log *slog.Logger) func(http.Handler) http.Handler {
 					if p == http.ErrAbortHandler {
 						panic(p)
 					}
-					log.Error("handler panicked", "panic", p, "method", r.Method, "path", r.URL.Path)
+					log.Error("handler panicked", "panic", p, "method", r.Method, "path", r.URL.Path,
+						"request_id", w.Header().Get(RequestIDHeader))
 					http.Error(w, "internal error", http.StatusInternalServerError)
 				}
 			}()
