@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"slices"
 	"strings"
 	"testing"
@@ -126,7 +125,7 @@ func TestAuthRejectsBadTokensOverHTTP(t *testing.T) {
 		"": 401, "garbage": 401, iss.Sign("rsa-1", expired): 401,
 		iss.Sign("ec-1", iss.Claims("alice", resource, "weather:read")): 403,
 	} {
-		cmd := exec.Command(bin.node, bin.tsClient, g.URL, "[]", "x")
+		cmd := tsClient(t, g.URL, "[]", "x")
 		cmd.Env = append(os.Environ(), "TOKEN="+token)
 		out, err := cmd.Output()
 		if err != nil {
@@ -207,7 +206,7 @@ func TestPoliciesShapeEachPrincipalsView(t *testing.T) {
 	}
 
 	// The official TypeScript client, with a token, sees the same view.
-	cmd := exec.Command(bin.node, bin.tsClient, g.URL, `[{"name":"guarded__now","arguments":{}}]`, "guarded__add")
+	cmd := tsClient(t, g.URL, `[{"name":"guarded__now","arguments":{}}]`, "guarded__add")
 	cmd.Env = append(os.Environ(), "TOKEN="+alice)
 	out, err := cmd.Output()
 	if err != nil {

@@ -104,12 +104,13 @@ func TestHugeUpstreamReplyIsCutOff(t *testing.T) {
 func TestLegacySSEAndStdioUpstreams(t *testing.T) {
 	t.Parallel()
 	sse := startDemoHTTP(t, "over-sse", true)
+	node, npmEverything := needNPMEverything(t)
 	g := startGateway(t, fmt.Sprintf(`
 upstreams:
   - {name: sse, url: %s, transport: sse}
   - {name: stdio, command: [%q, "--name", "over-stdio"]}
   - {name: npmstdio, command: [%q, %q, "stdio"]}
-`, sse.URL, bin.demo, bin.node, bin.npmEverything))
+`, sse.URL, bin.demo, node, npmEverything))
 	c := connect(t, g.URL, true, nil)
 	if got := text(call(t, c, "sse__whoami", nil)); got != "over-sse" {
 		t.Errorf("sse__whoami: %q", got)

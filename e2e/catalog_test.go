@@ -26,7 +26,7 @@ upstreams:
     url: %s
   - name: goev
     command: [%q]
-`, demo.URL, everything.URL, bin.goEverything))
+`, demo.URL, everything.URL, needGoEverything(t)))
 	return g, demo, everything
 }
 
@@ -151,7 +151,7 @@ func TestTypeScriptSDKClientSeesTheUnion(t *testing.T) {
 	calls := `[{"name":"demo__echo","arguments":{"text":"from ts"}},
 	           {"name":"everything__get-sum","arguments":{"a":40,"b":2}},
 	           {"name":"goev__add","arguments":{"a":1,"b":2}}]`
-	out, err := exec.Command(bin.node, bin.tsClient, g.URL, calls, "nope__missing").Output()
+	out, err := tsClient(t, g.URL, calls, "nope__missing").Output()
 	if err != nil {
 		t.Fatalf("TypeScript client: %v\n%s", err, exitStderr(err))
 	}

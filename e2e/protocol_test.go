@@ -98,7 +98,7 @@ func TestSamplingGoesToTheCallingClientOnly(t *testing.T) {
 
 func TestResourcesAndPromptsAreNamespaced(t *testing.T) {
 	t.Parallel()
-	g := startGateway(t, fmt.Sprintf("upstreams: [{name: goev, command: [%q]}]\n", bin.goEverything))
+	g := startGateway(t, fmt.Sprintf("upstreams: [{name: goev, command: [%q]}]\n", needGoEverything(t)))
 	c := connect(t, g.URL, true, nil)
 	ctx, cancel := contextWithTimeout(30 * time.Second)
 	defer cancel()
