@@ -42,7 +42,7 @@ func (s *Server) start(t testing.TB) {
 	t.Helper()
 	path, err := exec.LookPath("redis-server")
 	if err != nil {
-		t.Fatal("redis-server is not installed (scripts/ensure-redis.sh installs it; make test runs that)")
+		t.Fatal("redis-server is not installed (install it with: make redis; Debian: apt-get install redis-server)")
 	}
 	s.cmd = exec.Command(path, "--port", strconv.Itoa(s.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
