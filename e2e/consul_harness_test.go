@@ -26,11 +26,12 @@ func startConsul(t testing.TB) *consulAgent {
 // extraHCL, when set, is more agent configuration.
 func startConsulWith(t testing.TB, managementToken, extraHCL string) *consulAgent {
 	t.Helper()
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	ports := freePorts(t, 4) // HTTP, Serf LAN, Serf WAN, server RPC
+	addr := fmt.Sprintf("127.0.0.1:%d", ports[0])
 	a := &consulAgent{Addr: addr, args: []string{"agent", "-dev", "-bind", "127.0.0.1", "-client", "127.0.0.1",
 		"-http-port", portOf(addr), "-dns-port", "-1", "-grpc-port", "-1", "-grpc-tls-port", "-1",
-		"-serf-lan-port", fmt.Sprint(freePort(t)), "-serf-wan-port", fmt.Sprint(freePort(t)),
-		"-server-port", fmt.Sprint(freePort(t)), "-node", "e2e", "-log-level", "warn"}}
+		"-serf-lan-port", fmt.Sprint(ports[1]), "-serf-wan-port", fmt.Sprint(ports[2]),
+		"-server-port", fmt.Sprint(ports[3]), "-node", "e2e", "-log-level", "warn"}}
 	if managementToken != "" {
 		a.args = append(a.args, "-hcl", fmt.Sprintf(
 			`acl { enabled = true, default_policy = "deny", tokens { initial_management = %q, agent = %q } }`,

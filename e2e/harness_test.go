@@ -127,6 +127,22 @@ func freePort(t testing.TB) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
+// freePorts returns n distinct free ports: each listener stays open until all are chosen, so
+// the kernel cannot hand out the same port twice (an agent refuses two roles on one port).
+func freePorts(t testing.TB, n int) []int {
+	t.Helper()
+	ports := make([]int, n)
+	for i := range ports {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		ports[i] = ln.Addr().(*net.TCPAddr).Port
+	}
+	return ports
+}
+
 // eventually retries check until it returns nil or the wait runs out.
 func eventually(t testing.TB, wait time.Duration, what string, check func() error) {
 	t.Helper()
