@@ -25,8 +25,8 @@ func (u instantUpstreams) Listings() []upstream.Listing { return u.tools }
 func (u instantUpstreams) Request(context.Context, registry.ServiceName, string, map[string]any) (json.RawMessage, error) {
 	return json.RawMessage(`{}`), nil
 }
-func (u instantUpstreams) Call(context.Context, registry.ServiceName, string, json.RawMessage, bool) (json.RawMessage, error) {
-	return json.RawMessage(`{"content":[{"type":"text","text":"hello"}]}`), nil
+func (u instantUpstreams) Call(context.Context, registry.ServiceName, upstream.CallRequest) (upstream.CallResult, error) {
+	return upstream.CallResult{Raw: json.RawMessage(`{"content":[{"type":"text","text":"hello"}]}`), Instance: "instant"}, nil
 }
 
 // newBenchRouter returns a router over one upstream tool "demo__echo", cached or not, and the

@@ -16,6 +16,7 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/switchboard-mcp/switchboard/cache"
+	"github.com/switchboard-mcp/switchboard/callrecord"
 	"github.com/switchboard-mcp/switchboard/ratelimit"
 	"github.com/switchboard-mcp/switchboard/registry"
 	"github.com/switchboard-mcp/switchboard/upstream"
@@ -25,9 +26,10 @@ import (
 type Upstreams interface {
 	// Listings returns every listed upstream's tools, sorted by upstream name.
 	Listings() []upstream.Listing
-	// Call sends tools/call for tool (the upstream's own name) to upstream name; idempotent
-	// calls may be retried on another instance after a transport failure.
-	Call(ctx context.Context, name registry.ServiceName, tool string, args json.RawMessage, idempotent bool) (json.RawMessage, error)
+	// Call sends tools/call for req.Tool (the upstream's own name) to upstream name; idempotent
+	// calls may be retried on another instance after a transport failure. The result names the
+	// instance the call last reached, also on error.
+	Call(ctx context.Context, name registry.ServiceName, req upstream.CallRequest) (upstream.CallResult, error)
 	// Request sends another request (prompts/get, resources/read, ...) to upstream name.
 	Request(ctx context.Context, name registry.ServiceName, method string, params map[string]any) (json.RawMessage, error)
 }
@@ -50,7 +52,7 @@ type Options struct {
 	// MaxEntryBytes: results larger than this are not cached.
 	MaxEntryBytes int
 	// Observer, if not nil, is told of every finished call (metrics, audit).
-	Observer Observer
+	Observer callrecord.Observer
 	// MaxBuckets bounds the rate limiter's table. Default 100000.
 	MaxBuckets int
 }
@@ -63,7 +65,7 @@ type Router struct {
 	limiter   *ratelimit.Limiter
 	cache     *cache.Cache
 	maxEntry  int
-	observer  Observer
+	observer  callrecord.Observer
 	log       *slog.Logger
 	mcp       *server.MCPServer
 	http      *server.StreamableHTTPServer
@@ -158,7 +160,7 @@ func (r *Router) Handler() http.Handler {
 	var unknownTool func()
 	if r.observer != nil {
 		unknownTool = func() {
-			r.observer.ObserveCall(CallRecord{Time: time.Now(), Outcome: OutcomeUnknownTool})
+			r.observer.ObserveCall(callrecord.Record{Time: time.Now(), Outcome: callrecord.OutcomeUnknownTool})
 		}
 	}
 	h := withJSONRPCErrors(r.http, unknownTool)

@@ -9,6 +9,8 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/switchboard-mcp/switchboard/callrecord"
 )
 
 var tracer = otel.Tracer("github.com/switchboard-mcp/switchboard/router")
@@ -38,7 +40,7 @@ func startCallSpan(ctx context.Context, req mcp.CallToolRequest) (context.Contex
 
 func endCallSpan(span trace.Span, outcome string) {
 	span.SetAttributes(attribute.String("switchboard.outcome", outcome))
-	if outcome != OutcomeOK {
+	if outcome != callrecord.OutcomeOK {
 		span.SetStatus(codes.Error, outcome)
 	}
 	span.End()

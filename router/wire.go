@@ -15,7 +15,7 @@ import (
 )
 
 // mcp-go answers every error a tool handler returns with JSON-RPC -32603 and the error's text,
-// and its own "no such tool" with a message of its own. design.md asks for the upstream's
+// and its own "no such tool" with a message of its own. docs/design.md asks for the upstream's
 // JSON-RPC errors unchanged and for "unknown tool: NAME". So a handler that must answer with a
 // JSON-RPC error stores it in a per-request slot and returns errPlaceholder; the response writer
 // below puts the stored error where mcp-go wrote the placeholder. mcp-go writes each JSON-RPC
@@ -106,7 +106,7 @@ func (w *errorWriter) rewrite(p []byte) []byte {
 var mcpGoToolNotFound = regexp.MustCompile(`^tool '(.*)' not found: tool not found$`)
 
 // rewriteMessage returns msg, one JSON-RPC message, with the slot's error in place of the
-// placeholder, and mcp-go's "tool not found" worded as design.md says. Anything else, including
+// placeholder, and mcp-go's "tool not found" worded as docs/design.md says. Anything else, including
 // what does not parse, is returned unchanged.
 func (w *errorWriter) rewriteMessage(msg []byte) []byte {
 	var m struct {

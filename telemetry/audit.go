@@ -8,7 +8,7 @@ import (
 
 	"gopkg.in/natefinch/lumberjack.v2"
 
-	"github.com/switchboard-mcp/switchboard/router"
+	"github.com/switchboard-mcp/switchboard/callrecord"
 )
 
 // Audit writes one JSON line per call: time, principal subject and client, session, exposed
@@ -19,7 +19,7 @@ type Audit struct {
 	out io.Writer
 }
 
-var _ router.Observer = (*Audit)(nil)
+var _ callrecord.Observer = (*Audit)(nil)
 
 // NewAudit returns an audit log writing to out.
 func NewAudit(out io.Writer) *Audit { return &Audit{out: out} }
@@ -45,10 +45,10 @@ type auditLine struct {
 }
 
 // ObserveCall writes the call's line.
-func (a *Audit) ObserveCall(c router.CallRecord) {
+func (a *Audit) ObserveCall(c callrecord.Record) {
 	line, _ := json.Marshal(auditLine{
 		Time: c.Time.UTC().Format(time.RFC3339Nano), Subject: c.Subject, Client: c.ClientID, Session: c.Session,
-		Tool: string(c.Tool), Upstream: c.Upstream, Instance: c.Instance, Outcome: c.Outcome,
+		Tool: c.Tool, Upstream: c.Upstream, Instance: c.Instance, Outcome: c.Outcome,
 		DurationMs: float64(c.Duration.Microseconds()) / 1000, CacheHit: c.CacheHit, ArgsHash: c.ArgsHash(),
 	})
 	line = append(line, '\n')
@@ -58,10 +58,10 @@ func (a *Audit) ObserveCall(c router.CallRecord) {
 }
 
 // Observers fans a call out to several observers.
-type Observers []router.Observer
+type Observers []callrecord.Observer
 
 // ObserveCall tells every observer.
-func (os Observers) ObserveCall(c router.CallRecord) {
+func (os Observers) ObserveCall(c callrecord.Record) {
 	for _, o := range os {
 		o.ObserveCall(c)
 	}

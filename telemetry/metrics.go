@@ -11,7 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/switchboard-mcp/switchboard/router"
+	"github.com/switchboard-mcp/switchboard/callrecord"
 )
 
 // Metrics holds the gateway's Prometheus metrics. Safe for concurrent use.
@@ -25,7 +25,7 @@ type Metrics struct {
 	cache       *prometheus.CounterVec
 }
 
-var _ router.Observer = (*Metrics)(nil)
+var _ callrecord.Observer = (*Metrics)(nil)
 
 // State is what the gauges read at scrape time; every func may be nil.
 type State struct {
@@ -92,14 +92,14 @@ func (m *Metrics) Handler() http.Handler {
 }
 
 // ObserveCall counts a finished call.
-func (m *Metrics) ObserveCall(c router.CallRecord) {
-	tool := string(c.Tool)
+func (m *Metrics) ObserveCall(c callrecord.Record) {
+	tool := c.Tool
 	m.calls.WithLabelValues(tool, c.Upstream, c.Outcome).Inc()
 	if tool == "" {
 		return // unknown tools: counted, nothing more (their names are the client's, unbounded)
 	}
 	m.callSeconds.WithLabelValues(tool).Observe(c.Duration.Seconds())
-	if c.Outcome == router.CodeRateLimited {
+	if c.Outcome == callrecord.OutcomeRateLimited {
 		m.rateLimited.WithLabelValues(tool).Inc()
 		return
 	}

@@ -12,15 +12,15 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/switchboard-mcp/switchboard/router"
+	"github.com/switchboard-mcp/switchboard/callrecord"
 )
 
 func TestAuditLineHasTheCallButNoArgumentValue(t *testing.T) {
 	var out bytes.Buffer
 	a := NewAudit(&out)
-	rec := router.CallRecord{
+	rec := callrecord.Record{
 		Time: time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC), Tool: "demo__echo",
-		Upstream: "demo", Instance: "demo-1", Outcome: router.OutcomeOK,
+		Upstream: "demo", Instance: "demo-1", Outcome: callrecord.OutcomeOK,
 		Duration: 1500 * time.Microsecond, Subject: "alice", ClientID: "cli", Session: "s1",
 		Args: json.RawMessage(`{"secret":"hunter2","b":1}`),
 	}
@@ -71,7 +71,7 @@ func TestAuditLinesStayWholeUnderConcurrency(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			a.ObserveCall(router.CallRecord{Tool: "demo__echo", Outcome: router.OutcomeOK, Args: json.RawMessage(`{}`)})
+			a.ObserveCall(callrecord.Record{Tool: "demo__echo", Outcome: callrecord.OutcomeOK, Args: json.RawMessage(`{}`)})
 		}()
 	}
 	wg.Wait()
@@ -88,11 +88,11 @@ func TestAuditLinesStayWholeUnderConcurrency(t *testing.T) {
 
 type countingObserver struct{ n int }
 
-func (c *countingObserver) ObserveCall(router.CallRecord) { c.n++ }
+func (c *countingObserver) ObserveCall(callrecord.Record) { c.n++ }
 
 func TestObserversTellEveryone(t *testing.T) {
 	a, b := &countingObserver{}, &countingObserver{}
-	Observers{a, b}.ObserveCall(router.CallRecord{})
+	Observers{a, b}.ObserveCall(callrecord.Record{})
 	if a.n != 1 || b.n != 1 {
 		t.Fatalf("observers told %d and %d times, want 1 and 1", a.n, b.n)
 	}
@@ -100,10 +100,10 @@ func TestObserversTellEveryone(t *testing.T) {
 
 func TestMetricsCountCallsByOutcome(t *testing.T) {
 	m := NewMetrics(State{})
-	m.ObserveCall(router.CallRecord{Tool: "demo__echo", Upstream: "demo", Instance: "d1", Outcome: router.OutcomeOK, Cacheable: true})
-	m.ObserveCall(router.CallRecord{Tool: "demo__echo", Upstream: "demo", Outcome: router.OutcomeOK, Cacheable: true, CacheHit: true})
-	m.ObserveCall(router.CallRecord{Tool: "demo__echo", Upstream: "demo", Outcome: router.CodeRateLimited})
-	m.ObserveCall(router.CallRecord{Outcome: router.OutcomeUnknownTool})
+	m.ObserveCall(callrecord.Record{Tool: "demo__echo", Upstream: "demo", Instance: "d1", Outcome: callrecord.OutcomeOK, Cacheable: true})
+	m.ObserveCall(callrecord.Record{Tool: "demo__echo", Upstream: "demo", Outcome: callrecord.OutcomeOK, Cacheable: true, CacheHit: true})
+	m.ObserveCall(callrecord.Record{Tool: "demo__echo", Upstream: "demo", Outcome: callrecord.OutcomeRateLimited})
+	m.ObserveCall(callrecord.Record{Outcome: callrecord.OutcomeUnknownTool})
 
 	checks := []struct {
 		name string
@@ -111,7 +111,7 @@ func TestMetricsCountCallsByOutcome(t *testing.T) {
 		want float64
 	}{
 		{"calls ok", testutil.ToFloat64(m.calls.WithLabelValues("demo__echo", "demo", "ok")), 2},
-		{"calls rate_limited", testutil.ToFloat64(m.calls.WithLabelValues("demo__echo", "demo", router.CodeRateLimited)), 1},
+		{"calls rate_limited", testutil.ToFloat64(m.calls.WithLabelValues("demo__echo", "demo", callrecord.OutcomeRateLimited)), 1},
 		{"calls unknown_tool", testutil.ToFloat64(m.calls.WithLabelValues("", "", "unknown_tool")), 1},
 		{"rate limit rejections", testutil.ToFloat64(m.rateLimited.WithLabelValues("demo__echo")), 1},
 		{"cache hits", testutil.ToFloat64(m.cache.WithLabelValues("hit")), 1},

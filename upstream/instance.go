@@ -40,7 +40,7 @@ type Instance struct {
 	timeout   time.Duration // per call
 	settings  Settings
 	dialer    *dialer
-	breaker   *gobreaker.CircuitBreaker[json.RawMessage]
+	breaker   *gobreaker.CircuitBreaker[CallResult]
 	openUntil atomic.Int64  // unix nanoseconds when an open breaker lets a probe through
 	slots     chan struct{} // the bulkhead: one token per call in flight
 	calls     *calls        // calls in flight with a client to report to
@@ -162,7 +162,7 @@ func (in *Instance) session(ctx context.Context) (connected time.Time, err error
 			}
 		case in.calls.forwardProgress(n):
 		case n.Method == string(mcp.MethodNotificationMessage):
-			if d := in.calls.only(); d != nil { // see Downstream: never a client it may not be for
+			if d := in.calls.only(); d != nil { // see Relay: never a client it may not be for
 				d.Notify(n.Method, n.Params.AdditionalFields)
 			}
 		}
@@ -255,38 +255,41 @@ var emptyObject = json.RawMessage("{}")
 // returns the upstream's result as it sent it. It returns within the upstream's timeout. Errors:
 // ErrUnavailable (no session, or the transport failed), ErrTimeout (the deadline passed; the
 // upstream was sent notifications/cancelled), *RPCError (the upstream answered with a JSON-RPC
-// error), or the caller's context error.
-func (in *Instance) send(ctx context.Context, tool string, args json.RawMessage) (json.RawMessage, error) {
+// error), or the caller's context error. The result names the instance whenever the request
+// went out, failed or not.
+func (in *Instance) send(ctx context.Context, tool string, args json.RawMessage, relay Relay) (CallResult, error) {
 	if len(args) == 0 || string(args) == "null" {
 		args = emptyObject // some servers reject a null or absent arguments object
 	}
-	return in.sendRequest(ctx, string(mcp.MethodToolsCall), map[string]any{"name": tool, "arguments": args})
+	return in.sendRequest(ctx, string(mcp.MethodToolsCall), map[string]any{"name": tool, "arguments": args}, relay)
 }
 
 // sendRequest sends one request with params to the upstream over the live session, within the
-// upstream's timeout. See send for the errors. A call with a Downstream in ctx gets a progress
-// token of the gateway's that maps back to its client's.
-func (in *Instance) sendRequest(ctx context.Context, method string, params map[string]any) (json.RawMessage, error) {
+// upstream's timeout. See send for the errors. A call with a relay gets a progress token of the
+// gateway's that maps back to its client's, and the upstream's requests during the call go to
+// that client.
+func (in *Instance) sendRequest(ctx context.Context, method string, params map[string]any, relay Relay) (CallResult, error) {
 	st := in.state.Load()
 	if st.conn == nil {
-		return nil, fmt.Errorf("%w: %w: %v", ErrUnavailable, errNotSent, st.lastErr)
+		return CallResult{}, fmt.Errorf("%w: %w: %v", ErrUnavailable, errNotSent, st.lastErr)
 	}
 	select {
 	case <-st.conn.dead:
-		return nil, fmt.Errorf("%w: %w: session lost", ErrUnavailable, errNotSent)
+		return CallResult{}, fmt.Errorf("%w: %w: session lost", ErrUnavailable, errNotSent)
 	default:
 	}
 	in.inFlight.Add(1)
 	defer in.inFlight.Add(-1)
-	reportServedBy(ctx, in.spec.ID)
+	res := CallResult{Instance: in.spec.ID}
 	ctx, span := in.startSpan(ctx, method, params)
 	defer span.End()
 	header := traceHeaders(ctx, params)
 
 	callCtx, cancel := context.WithTimeout(ctx, in.timeoutOrDefault())
 	defer cancel()
-	if d := downstreamFrom(ctx); d != nil {
-		token, end := in.calls.begin(d)
+	if relay != nil {
+		callCtx = withRelay(callCtx, relay)
+		token, end := in.calls.begin(relay)
 		defer end()
 		if token != "" {
 			meta, _ := params["_meta"].(map[string]any)
@@ -308,21 +311,22 @@ func (in *Instance) sendRequest(ctx context.Context, method string, params map[s
 	}
 	switch {
 	case err == nil && resp.Error != nil:
-		return nil, &RPCError{Code: resp.Error.Code, Message: resp.Error.Message, Data: resp.Error.Data}
+		return res, &RPCError{Code: resp.Error.Code, Message: resp.Error.Message, Data: resp.Error.Data}
 	case err == nil:
-		return resp.Result, nil
+		res.Raw = resp.Result
+		return res, nil
 	case ctx.Err() != nil:
 		in.cancelUpstream(st.conn, id, "the client cancelled the call")
-		return nil, ctx.Err()
+		return res, ctx.Err()
 	case callCtx.Err() != nil:
 		in.cancelUpstream(st.conn, id, "the gateway's deadline passed")
-		return nil, fmt.Errorf("%w after %s", ErrTimeout, in.timeoutOrDefault())
+		return res, fmt.Errorf("%w after %s", ErrTimeout, in.timeoutOrDefault())
 	case errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, transport.ErrSessionTerminated):
 		signal(in.suspect)
-		return nil, fmt.Errorf("%w: %w: %v", ErrUnavailable, errNotSent, err)
+		return res, fmt.Errorf("%w: %w: %v", ErrUnavailable, errNotSent, err)
 	default:
 		signal(in.suspect)
-		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+		return res, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
 }
 

@@ -5,10 +5,8 @@ package upstream
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"slices"
 	"sync"
@@ -84,98 +82,6 @@ func (u *Upstream) logDisagreement(lists, majority int) {
 		u.log.Warn("instances of the upstream list different tools; exposing the majority's",
 			"upstream", u.Desc.Name, "distinct_lists", lists, "majority", majority)
 	}
-}
-
-// Call routes a call of the upstream's own tool name to an instance: the less busy of two picked
-// at random among those whose circuit breaker is closed, connected ones first, and of those the
-// ones that list the tool (replicas may disagree during a rolling deploy). A call that failed
-// before reaching the upstream (no session, connection refused, bulkhead full, breaker open) is
-// tried once more on another instance; one that may have reached it is tried again only when
-// idempotent (the tool is annotated idempotentHint or readOnlyHint) and the transport failed.
-// See Instance.Call for the errors.
-func (u *Upstream) Call(ctx context.Context, tool string, args json.RawMessage, idempotent bool) (json.RawMessage, error) {
-	first, err := u.pick(nil, tool)
-	if first == nil {
-		return nil, err
-	}
-	raw, err := first.Call(ctx, tool, args)
-	retry := errors.Is(err, errNotSent) || (idempotent && errors.Is(err, ErrUnavailable) && ctx.Err() == nil)
-	if err == nil || !retry {
-		return raw, err
-	}
-	if second, _ := u.pick(first, tool); second != nil {
-		return second.Call(ctx, tool, args)
-	}
-	return nil, err
-}
-
-// pick returns an instance that can take a call, skipping exclude, or nil and why not. With a
-// tool, connected instances that list it are preferred; when none does (it is being added),
-// any connected one is asked.
-func (u *Upstream) pick(exclude *Instance, tool string) (*Instance, error) {
-	var connected, closed []*Instance
-	soonest := time.Duration(-1)
-	for _, in := range u.instances {
-		if in == exclude {
-			continue
-		}
-		if open, left := in.breakerOpen(); open {
-			if soonest < 0 || left < soonest {
-				soonest = left
-			}
-			continue
-		}
-		closed = append(closed, in)
-		if in.state.Load().conn != nil {
-			connected = append(connected, in)
-		}
-	}
-	if tool != "" {
-		if listing := withTool(connected, tool); len(listing) > 0 {
-			connected = listing
-		}
-	}
-	switch {
-	case len(connected) > 0:
-		return lessBusyOfTwo(connected), nil
-	case len(closed) > 0:
-		// None connected: the call fails fast with the reason, and counts for the breaker.
-		return lessBusyOfTwo(closed), nil
-	case soonest >= 0:
-		return nil, withRetryAfter(fmt.Errorf("%w: every instance of %s failed repeatedly", ErrCircuitOpen, u.Desc.Name), soonest)
-	}
-	return nil, ErrNoInstance
-}
-
-// withTool returns the instances of ins that list tool: ins itself when all do (the usual case,
-// no allocation), else a new slice.
-func withTool(ins []*Instance, tool string) []*Instance {
-	missing := 0
-	for _, in := range ins {
-		if !in.state.Load().hasTool(tool) {
-			missing++
-		}
-	}
-	if missing == 0 {
-		return ins
-	}
-	out := make([]*Instance, 0, len(ins)-missing)
-	for _, in := range ins {
-		if in.state.Load().hasTool(tool) {
-			out = append(out, in)
-		}
-	}
-	return out
-}
-
-// lessBusyOfTwo is "the power of two choices": it spreads load nearly as well as picking the
-// least busy of all, without scanning or coordinating.
-func lessBusyOfTwo(ins []*Instance) *Instance {
-	a, b := ins[rand.IntN(len(ins))], ins[rand.IntN(len(ins))]
-	if b.inFlight.Load() < a.inFlight.Load() {
-		return b
-	}
-	return a
 }
 
 // Instances returns the status of each instance.
@@ -385,7 +291,7 @@ func (m *Manager) Request(ctx context.Context, name registry.ServiceName, method
 		return nil, err
 	}
 	raw, err := first.Request(ctx, method, params)
-	if err != nil && (errors.Is(err, errNotSent) || (errors.Is(err, ErrUnavailable) && ctx.Err() == nil)) {
+	if err != nil && retryable(ctx, err, true) {
 		if second, _ := u.pick(first, ""); second != nil {
 			return second.Request(ctx, method, params)
 		}
@@ -394,10 +300,10 @@ func (m *Manager) Request(ctx context.Context, name registry.ServiceName, method
 }
 
 // Call routes a call to the upstream named name. See Upstream.Call.
-func (m *Manager) Call(ctx context.Context, name registry.ServiceName, tool string, args json.RawMessage, idempotent bool) (json.RawMessage, error) {
+func (m *Manager) Call(ctx context.Context, name registry.ServiceName, req CallRequest) (CallResult, error) {
 	u := m.Upstream(name)
 	if u == nil {
-		return nil, fmt.Errorf("%w %s", ErrNoInstance, name)
+		return CallResult{}, fmt.Errorf("%w %s", ErrNoInstance, name)
 	}
-	return u.Call(ctx, tool, args, idempotent)
+	return u.Call(ctx, req)
 }

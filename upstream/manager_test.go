@@ -1,8 +1,6 @@
 package upstream
 
 import (
-	"io"
-	"log/slog"
 	"testing"
 	"time"
 
@@ -11,7 +9,7 @@ import (
 
 func TestApplyKeepsUnchangedInstances(t *testing.T) {
 	t.Parallel()
-	m := NewManager(slog.New(slog.NewTextHandler(io.Discard, nil)), Settings{ConnectTimeout: time.Second, BreakerFailures: 5, BreakerOpenFor: time.Second, MaxConcurrent: 4, QueueTimeout: time.Second})
+	m := NewManager(quietLog, Settings{ConnectTimeout: time.Second, BreakerFailures: 5, BreakerOpenFor: time.Second, MaxConcurrent: 4, QueueTimeout: time.Second})
 	t.Cleanup(m.Close)
 	inst := func(id, url string) registry.Instance {
 		return registry.Instance{ID: registry.InstanceID(id), Transport: registry.StreamableHTTP, URL: url}

@@ -45,8 +45,8 @@ func RetryAfter(err error) (time.Duration, bool) {
 	return 0, false
 }
 
-func newBreaker(in *Instance, s Settings) *gobreaker.CircuitBreaker[json.RawMessage] {
-	return gobreaker.NewCircuitBreaker[json.RawMessage](gobreaker.Settings{
+func newBreaker(in *Instance, s Settings) *gobreaker.CircuitBreaker[CallResult] {
+	return gobreaker.NewCircuitBreaker[CallResult](gobreaker.Settings{
 		Name:        string(in.name) + "/" + string(in.spec.ID),
 		MaxRequests: 1,
 		Timeout:     s.BreakerOpenFor,
@@ -77,19 +77,21 @@ func (in *Instance) breakerOpen() (bool, time.Duration) {
 }
 
 // Call is one protected call: it waits for a slot of the instance's bulkhead, then goes through
-// its circuit breaker to send. See send for the errors; in addition ErrCircuitOpen and ErrBusy,
-// both before anything was sent.
-func (in *Instance) Call(ctx context.Context, tool string, args json.RawMessage) (json.RawMessage, error) {
-	return in.protect(ctx, func() (json.RawMessage, error) { return in.send(ctx, tool, args) })
+// its circuit breaker to send tools/call for tool with args; relay, if not nil, gets what the
+// upstream says to the client meanwhile. See send for the errors; in addition ErrCircuitOpen and
+// ErrBusy, both before anything was sent.
+func (in *Instance) Call(ctx context.Context, tool string, args json.RawMessage, relay Relay) (CallResult, error) {
+	return in.protect(ctx, func() (CallResult, error) { return in.send(ctx, tool, args, relay) })
 }
 
 // Request is a protected request other than tools/call (prompts/get, resources/read, ...).
 func (in *Instance) Request(ctx context.Context, method string, params map[string]any) (json.RawMessage, error) {
-	return in.protect(ctx, func() (json.RawMessage, error) { return in.sendRequest(ctx, method, params) })
+	res, err := in.protect(ctx, func() (CallResult, error) { return in.sendRequest(ctx, method, params, nil) })
+	return res.Raw, err
 }
 
 // protect runs send in a bulkhead slot and through the circuit breaker.
-func (in *Instance) protect(ctx context.Context, send func() (json.RawMessage, error)) (json.RawMessage, error) {
+func (in *Instance) protect(ctx context.Context, send func() (CallResult, error)) (CallResult, error) {
 	select {
 	case in.slots <- struct{}{}:
 	default:
@@ -98,17 +100,17 @@ func (in *Instance) protect(ctx context.Context, send func() (json.RawMessage, e
 		select {
 		case in.slots <- struct{}{}:
 		case <-wait.C:
-			return nil, withRetryAfter(fmt.Errorf("%w: %w: %d calls in flight, none finished within %v",
+			return CallResult{}, withRetryAfter(fmt.Errorf("%w: %w: %d calls in flight, none finished within %v",
 				ErrBusy, errNotSent, cap(in.slots), in.settings.QueueTimeout), in.settings.QueueTimeout)
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return CallResult{}, ctx.Err()
 		}
 	}
 	defer func() { <-in.slots }()
-	raw, err := in.breaker.Execute(send)
+	res, err := in.breaker.Execute(send)
 	if errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
 		_, left := in.breakerOpen()
-		return nil, withRetryAfter(fmt.Errorf("%w: %w", ErrCircuitOpen, errNotSent), left)
+		return CallResult{}, withRetryAfter(fmt.Errorf("%w: %w", ErrCircuitOpen, errNotSent), left)
 	}
-	return raw, err
+	return res, err
 }

@@ -2,10 +2,7 @@ package upstream
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"io"
-	"log/slog"
 	"testing"
 	"time"
 
@@ -15,13 +12,13 @@ import (
 func newTestInstance(s Settings) *Instance {
 	return newInstance(registry.Upstream{Name: "svc", Timeout: time.Second},
 		registry.Instance{ID: "i", Transport: registry.StreamableHTTP, URL: "http://127.0.0.1:1/mcp"},
-		newHTTPClient(0), s, slog.New(slog.NewTextHandler(io.Discard, nil)), func() {})
+		newHTTPClient(0), s, quietLog, func() {})
 }
 
 func TestBreakerCountsTransportFailuresOnly(t *testing.T) {
 	t.Parallel()
 	in := newTestInstance(Settings{BreakerFailures: 2, BreakerOpenFor: time.Minute, MaxConcurrent: 1, QueueTimeout: time.Millisecond})
-	run := func(err error) { _, _ = in.breaker.Execute(func() (json.RawMessage, error) { return nil, err }) }
+	run := func(err error) { _, _ = in.breaker.Execute(func() (CallResult, error) { return CallResult{}, err }) }
 	run(&RPCError{Code: -32000, Message: "the upstream answered"})
 	run(context.Canceled)
 	run(ErrTimeout)
@@ -33,7 +30,7 @@ func TestBreakerCountsTransportFailuresOnly(t *testing.T) {
 	if !open || left <= 0 || left > time.Minute {
 		t.Fatalf("after two failures in a row: open=%v, left %v", open, left)
 	}
-	_, err := in.Call(context.Background(), "t", nil)
+	_, err := in.Call(context.Background(), "t", nil, nil)
 	if !errors.Is(err, ErrCircuitOpen) || !errors.Is(err, errNotSent) {
 		t.Fatalf("call through an open breaker: %v", err)
 	}
@@ -46,12 +43,12 @@ func TestBulkheadRefusesAfterTheQueueTimeout(t *testing.T) {
 	t.Parallel()
 	in := newTestInstance(Settings{BreakerFailures: 5, BreakerOpenFor: time.Minute, MaxConcurrent: 1, QueueTimeout: 20 * time.Millisecond})
 	in.slots <- struct{}{} // the one slot is taken
-	_, err := in.Call(context.Background(), "t", nil)
+	_, err := in.Call(context.Background(), "t", nil, nil)
 	if !errors.Is(err, ErrBusy) || !errors.Is(err, errNotSent) {
 		t.Fatalf("want busy, got %v", err)
 	}
 	<-in.slots
-	_, err = in.Call(context.Background(), "t", nil)
+	_, err = in.Call(context.Background(), "t", nil, nil)
 	if errors.Is(err, ErrBusy) || !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("with a free slot the call must go on (and find no session): %v", err)
 	}
@@ -61,7 +58,7 @@ func TestBulkheadRefusesAfterTheQueueTimeout(t *testing.T) {
 // itself is a function that returns at once.
 func BenchmarkProtectedCall(b *testing.B) {
 	in := newTestInstance(Settings{BreakerFailures: 5, BreakerOpenFor: time.Minute, MaxConcurrent: 64, QueueTimeout: time.Second})
-	ok := func() (json.RawMessage, error) { return nil, nil }
+	ok := func() (CallResult, error) { return CallResult{}, nil }
 	ctx := context.Background()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {

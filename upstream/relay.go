@@ -9,13 +9,12 @@ import (
 
 	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
-
-	"github.com/switchboard-mcp/switchboard/registry"
 )
 
-// Downstream is the client side of one call: where what an upstream says while it serves the
-// call goes. Upstream sessions are shared by every client, so each call carries its Downstream
-// and the upstream's messages are matched to the call they belong to:
+// Relay carries server-to-client traffic of one call back to the client that made it: what an
+// upstream says while it serves the call. Upstream sessions are shared by every client, so each
+// call comes with its Relay (CallRequest.Relay) and the upstream's messages are matched to the
+// call they belong to:
 //
 //   - notifications/progress by progress token: the gateway sends the upstream a token of its
 //     own per call and maps it back (every transport);
@@ -29,7 +28,7 @@ import (
 //     flight on that instance; otherwise it is dropped, never sent to a client it may not be for.
 //
 // Implementations must be safe for concurrent use.
-type Downstream interface {
+type Relay interface {
 	// ProgressToken is the client's progress token for the call, or nil.
 	ProgressToken() any
 	// Notify forwards a notification to the client (params already mapped back).
@@ -38,42 +37,45 @@ type Downstream interface {
 	Request(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error)
 }
 
-type downstreamKey struct{}
+// relayKey puts a call's Relay into the context of the request sent upstream. Callers hand the
+// Relay over explicitly (CallRequest); the context is only how mcp-go's client gives it back:
+// its Streamable HTTP transport hands a server-to-client request that arrives on a call's
+// response stream the context of that call, and nothing else (see serveRequest).
+type relayKey struct{}
 
-// WithDownstream returns ctx carrying d for the calls made with it.
-func WithDownstream(ctx context.Context, d Downstream) context.Context {
-	return context.WithValue(ctx, downstreamKey{}, d)
+func withRelay(ctx context.Context, r Relay) context.Context {
+	return context.WithValue(ctx, relayKey{}, r)
 }
 
-func downstreamFrom(ctx context.Context) Downstream {
-	d, _ := ctx.Value(downstreamKey{}).(Downstream)
-	return d
+func relayFrom(ctx context.Context) Relay {
+	r, _ := ctx.Value(relayKey{}).(Relay)
+	return r
 }
 
-// calls tracks the calls in flight on one instance that have a Downstream: by gateway progress
+// calls tracks the calls in flight on one instance that have a Relay: by gateway progress
 // token, and as a set (for transports that cannot tie a message to a call).
 type calls struct {
 	mu      sync.Mutex
-	byToken map[string]Downstream
-	active  map[*callRef]Downstream
+	byToken map[string]Relay
+	active  map[*callRef]Relay
 	recent  []endedCall // calls that ended within lateNotifications, oldest first
 	next    int64
 }
 
 type endedCall struct {
-	d  Downstream
+	d  Relay
 	at time.Time
 }
 
 type callRef struct{ token string }
 
 func newCalls() *calls {
-	return &calls{byToken: map[string]Downstream{}, active: map[*callRef]Downstream{}}
+	return &calls{byToken: map[string]Relay{}, active: map[*callRef]Relay{}}
 }
 
 // begin registers d for one call and returns the progress token to send upstream ("" when the
 // client asked for no progress) and the function that ends the registration.
-func (c *calls) begin(d Downstream) (token string, end func()) {
+func (c *calls) begin(d Relay) (token string, end func()) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	ref := &callRef{}
@@ -102,7 +104,7 @@ func (c *calls) begin(d Downstream) (token string, end func()) {
 const lateNotifications = 2 * time.Second
 
 // byProgressToken returns the call that owns a gateway progress token.
-func (c *calls) byProgressToken(token any) Downstream {
+func (c *calls) byProgressToken(token any) Relay {
 	s, ok := token.(string)
 	if !ok {
 		return nil
@@ -116,7 +118,7 @@ func (c *calls) byProgressToken(token any) Downstream {
 // call in flight or recently ended (servers write some messages after the response), with no
 // other call in flight or recently ended. Otherwise nil: the message cannot be attributed and
 // must not go to the wrong client.
-func (c *calls) only() Downstream {
+func (c *calls) only() Relay {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.recent = c.pruned()
@@ -132,7 +134,7 @@ func (c *calls) only() Downstream {
 }
 
 // onlyActive returns the one call in flight, or nil when there are none or several.
-func (c *calls) onlyActive() Downstream {
+func (c *calls) onlyActive() Relay {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.active) != 1 {
@@ -174,7 +176,7 @@ func (c *calls) forwardProgress(n mcp.JSONRPCNotification) bool {
 // serveRequest answers a request the upstream sent to the gateway as its client: it goes to the
 // client of the call it belongs to.
 func (in *Instance) serveRequest(ctx context.Context, req transport.JSONRPCRequest) (*transport.JSONRPCResponse, error) {
-	d := downstreamFrom(ctx) // Streamable HTTP: the ctx of the call's POST
+	d := relayFrom(ctx) // Streamable HTTP: the ctx of the call's POST
 	if d == nil {
 		// stdio, SSE, the standing GET stream: only an unambiguous call. A call that ended
 		// cannot be waiting for an answer, so only calls in flight count.
@@ -192,17 +194,4 @@ func (in *Instance) serveRequest(ctx context.Context, req transport.JSONRPCReque
 		return nil, err
 	}
 	return &transport.JSONRPCResponse{JSONRPC: mcp.JSONRPC_VERSION, ID: req.ID, Result: result}, nil
-}
-
-type servedByKey struct{}
-
-// WithServedBy returns ctx asking the instance that answers a call made with it to report its id.
-func WithServedBy(ctx context.Context, report func(instance string)) context.Context {
-	return context.WithValue(ctx, servedByKey{}, report)
-}
-
-func reportServedBy(ctx context.Context, id registry.InstanceID) {
-	if report, ok := ctx.Value(servedByKey{}).(func(string)); ok {
-		report(string(id))
-	}
 }

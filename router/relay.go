@@ -12,10 +12,10 @@ import (
 	"github.com/switchboard-mcp/switchboard/upstream"
 )
 
-// callDownstream is the client of one tools/call, as the upstream serving the call sees it:
+// callRelay relays server-to-client traffic of one tools/call to the client that made it:
 // progress and log messages go to that client's session, and the upstream's sampling,
 // elicitation and roots requests are asked of that client and answered back.
-type callDownstream struct {
+type callRelay struct {
 	mcp    *server.MCPServer
 	levels *logLevels
 	ctx    context.Context // the client's request: it names the session to talk to
@@ -47,11 +47,11 @@ func (l *logLevels) allows(ctx context.Context, level mcp.LoggingLevel) bool {
 	return !set || level.ShouldSendTo(min.(mcp.LoggingLevel))
 }
 
-var _ upstream.Downstream = (*callDownstream)(nil)
+var _ upstream.Relay = (*callRelay)(nil)
 
-func (d *callDownstream) ProgressToken() any { return d.token }
+func (d *callRelay) ProgressToken() any { return d.token }
 
-func (d *callDownstream) Notify(method string, params map[string]any) {
+func (d *callRelay) Notify(method string, params map[string]any) {
 	if method == string(mcp.MethodNotificationMessage) {
 		level, _ := params["level"].(string)
 		if server.IsModernRequest(d.ctx) {
@@ -71,7 +71,7 @@ func (d *callDownstream) Notify(method string, params map[string]any) {
 	_ = d.mcp.SendNotificationToClient(d.ctx, method, params)
 }
 
-func (d *callDownstream) Request(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error) {
+func (d *callRelay) Request(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error) {
 	var result any
 	var err error
 	switch mcp.MCPMethod(method) {

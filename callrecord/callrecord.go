@@ -1,0 +1,67 @@
+// Package callrecord is what is known of one finished tools/call, and who is told of it: the
+// router fills a Record per call; observers (metrics, the audit log) read it. It sits below both,
+// so neither imports the other.
+package callrecord
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"time"
+
+	"github.com/switchboard-mcp/switchboard/cache"
+)
+
+// Record is what the router knows of one finished tools/call: enough for metrics and the audit
+// log. Observers must never record an argument value (Args), a result or a token.
+type Record struct {
+	Time time.Time
+	// Tool is the exposed name; empty for an unknown tool (its name is the client's, unbounded).
+	Tool     string
+	Upstream string
+	// Instance is the instance the call last reached, if any; calls that shared one cache fill
+	// all name the instance that served the fill.
+	Instance string
+	// Outcome is one of the Outcome constants.
+	Outcome  string
+	Duration time.Duration
+	CacheHit bool
+	// Cacheable is true when the tool's results may be cached (a lookup was made).
+	Cacheable bool
+	Subject   string // the principal's subject, when authenticated
+	ClientID  string
+	Session   string // the MCP session, when there is one
+	// Args are the call's arguments as the client sent them: for ArgsHash, never to be kept.
+	Args json.RawMessage
+}
+
+// ArgsHash is the SHA-256 of the canonical arguments, 16 hex digits, computed on demand (only the
+// audit log wants it, and it costs a JSON round trip). It is "" for arguments that are not JSON.
+func (r Record) ArgsHash() string {
+	canon, err := cache.Canonical(r.Args)
+	if err != nil {
+		return ""
+	}
+	sum := sha256.Sum256(canon)
+	return hex.EncodeToString(sum[:8])
+}
+
+// Observer is told of every finished call. It must be safe for concurrent use and return fast.
+type Observer interface {
+	ObserveCall(Record)
+}
+
+// Outcomes of a call. A failure the gateway decided has its docs/design.md error code as outcome.
+const (
+	OutcomeOK           = "ok"
+	OutcomeToolError    = "tool_error"
+	OutcomeJSONRPCError = "jsonrpc_error"
+	OutcomeUnknownTool  = "unknown_tool"
+	OutcomeCancelled    = "cancelled"
+
+	OutcomeRateLimited         = "rate_limited"
+	OutcomeCircuitOpen         = "circuit_open"
+	OutcomeNoInstance          = "no_instance"
+	OutcomeTimeout             = "timeout"
+	OutcomeUpstreamUnavailable = "upstream_unavailable"
+)

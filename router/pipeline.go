@@ -1,0 +1,195 @@
+package router
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
+
+	"github.com/switchboard-mcp/switchboard/authn"
+	"github.com/switchboard-mcp/switchboard/cache"
+	"github.com/switchboard-mcp/switchboard/callrecord"
+	"github.com/switchboard-mcp/switchboard/registry"
+	"github.com/switchboard-mcp/switchboard/upstream"
+)
+
+// callTool is the handler of every exposed tool: the pipeline of one tools/call, each step a
+// function of its own, in the order of design.md: lookup -> authorize -> limit -> cache ->
+// call upstream -> shape the result (or map the error, callError).
+func (r *Router) callTool(ctx context.Context, req mcp.CallToolRequest) (res *mcp.CallToolResult, err error) {
+	r.inFlight.Add(1)
+	defer r.inFlight.Add(-1)
+	var rec callrecord.Record // filled only for an observer
+	ctx, span := startCallSpan(ctx, req)
+	defer func() { endCallSpan(span, outcomeOf(ctx, res, err)) }()
+	if r.observer != nil {
+		rec = newCallRecord(ctx, req.Params.RawArguments)
+		defer func() {
+			if rec.Outcome == "" {
+				rec.Outcome = outcomeOf(ctx, res, err)
+			}
+			rec.Duration = time.Since(rec.Time)
+			r.observer.ObserveCall(rec)
+		}()
+	}
+	entry, ok := r.lookup(req.Params.Name)
+	if !ok || !r.authorize(ctx, entry) {
+		rec.Outcome = callrecord.OutcomeUnknownTool
+		return nil, unknownTool(ctx, req.Params.Name)
+	}
+	rec.Tool, rec.Upstream, rec.Cacheable = string(entry.Name), string(entry.Upstream), entry.Cache != nil
+	if limited := r.limit(ctx, entry); limited != nil {
+		return limited, nil
+	}
+	f, err := r.fetch(ctx, entry, req.Params.RawArguments, r.relay(ctx, req))
+	rec.CacheHit, rec.Instance = f.hit != nil, string(f.instance)
+	if err != nil {
+		return r.callError(ctx, entry, err)
+	}
+	return r.shape(entry, f), nil
+}
+
+// lookup is the first step: the catalog entry of the exposed name, if there is one.
+func (r *Router) lookup(name string) (*Entry, bool) {
+	return r.catalog.Load().Lookup(name)
+}
+
+// authorize reports whether the caller in ctx may call e: whether e is in the caller's view.
+// mcp-go's tool filter hides the other tools already; this step does not rely on it.
+func (r *Router) authorize(ctx context.Context, e *Entry) bool {
+	if r.view == nil {
+		return true
+	}
+	_, allowed := r.view(ctx)
+	return allowed == nil || allowed(string(e.Name))
+}
+
+// unknownTool is the answer to a call of a tool the catalog does not have or the caller may not
+// call: the same for both, so the catalog does not leak.
+func unknownTool(ctx context.Context, name string) error {
+	return jsonRPCError(ctx, &upstream.RPCError{Code: mcp.INVALID_PARAMS, Message: "unknown tool: " + name})
+}
+
+// limit returns the rate-limited result when the caller's bucket for e is empty, else nil.
+func (r *Router) limit(ctx context.Context, e *Entry) *mcp.CallToolResult {
+	if e.Limit.Rate <= 0 {
+		return nil // the principal's key is built only for limited tools
+	}
+	if ok, wait := r.limiter.Allow(string(e.Name), principalKey(ctx), e.Limit); !ok {
+		return rateLimited(e, wait)
+	}
+	return nil
+}
+
+// relay is where what the upstream says to the client during the call goes: the calling
+// client's session, with its progress token.
+func (r *Router) relay(ctx context.Context, req mcp.CallToolRequest) *callRelay {
+	var token any
+	if req.Params.Meta != nil {
+		token = req.Params.Meta.ProgressToken
+	}
+	return &callRelay{mcp: r.mcp, levels: &r.levels, ctx: ctx, token: token}
+}
+
+// fetched is a call's raw result and where it came from.
+type fetched struct {
+	raw json.RawMessage
+	// hit is not nil when the result came from the cache.
+	hit *cache.Hit
+	// instance is the upstream instance the call last reached ("" on a hit); for calls that
+	// shared one fill, the instance that served the fill.
+	instance registry.InstanceID
+}
+
+// fetch is the cache step: it returns the tool's result from the cache when the tool is
+// cacheable and a result is there, else from the upstream, once for concurrent identical
+// misses, filling the cache with results that may be cached. On error, fetched still names the
+// instance reached, if any.
+func (r *Router) fetch(ctx context.Context, e *Entry, args json.RawMessage, relay upstream.Relay) (fetched, error) {
+	if e.Cache == nil {
+		return r.callUpstream(ctx, e, args, relay)
+	}
+	canon, err := cache.Canonical(args)
+	if err != nil { // not JSON: let the upstream say what it thinks of it, uncached
+		return r.callUpstream(ctx, e, args, relay)
+	}
+	scope := ""
+	if !e.Cache.Shared {
+		scope = principalKey(ctx) // one principal never sees another's result
+	}
+	key := cache.Key{Upstream: string(e.Upstream), Tool: e.Tool, DefHash: e.DefHash, Scope: scope, Args: canon}.String()
+	if hit, ok := r.cache.Get(ctx, key); ok {
+		return fetched{raw: hit.Value, hit: &hit}, nil
+	}
+	v, _, err := r.cache.Flight(ctx, key, func(ctx context.Context) (any, error) {
+		f, err := r.callUpstream(ctx, e, args, relay)
+		if err == nil && len(f.raw) <= r.maxEntry && !isErrorResult(f.raw) {
+			r.cache.Set(ctx, key, f.raw, e.Cache.TTL)
+		}
+		return f, err
+	})
+	f, _ := v.(fetched) // zero when the caller left before the fill ended
+	return f, err
+}
+
+// callUpstream is the upstream step: tools/call of e's own tool name on an instance of e's
+// upstream.
+func (r *Router) callUpstream(ctx context.Context, e *Entry, args json.RawMessage, relay upstream.Relay) (fetched, error) {
+	res, err := r.upstreams.Call(ctx, e.Upstream, upstream.CallRequest{Tool: e.Tool, Args: args, Idempotent: e.Idempotent, Relay: relay})
+	return fetched{raw: res.Raw, instance: res.Instance}, err
+}
+
+// isErrorResult reports whether a raw tools/call result is a tool error (never cached).
+func isErrorResult(raw json.RawMessage) bool {
+	var r struct {
+		IsError bool `json:"isError"`
+	}
+	return json.Unmarshal(raw, &r) != nil || r.IsError
+}
+
+// CacheMetaKey is the _meta key that marks a result served from the cache.
+const CacheMetaKey = "io.switchboard/cache"
+
+// shape is the last step: the upstream's result as the client gets it, marked when it came from
+// the cache. A result the gateway cannot read becomes an upstream_unavailable error.
+func (r *Router) shape(e *Entry, f fetched) *mcp.CallToolResult {
+	result, err := mcp.ParseCallToolResult(&f.raw)
+	if err != nil {
+		r.log.Warn("upstream sent an unusable result", "upstream", e.Upstream, "tool", e.Tool, "err", err)
+		return gatewayError(CodeUpstreamUnavailable, e.Upstream,
+			fmt.Sprintf("upstream %s sent a result the gateway cannot read; the call may have run", e.Upstream))
+	}
+	if f.hit != nil {
+		if result.Meta == nil {
+			result.Meta = &mcp.Meta{}
+		}
+		if result.Meta.AdditionalFields == nil {
+			result.Meta.AdditionalFields = map[string]any{}
+		}
+		result.Meta.AdditionalFields[CacheMetaKey] = map[string]any{"hit": true, "ageMs": f.hit.Age.Milliseconds()}
+	}
+	return result
+}
+
+// principalKey names whose bucket a call draws from: the authenticated subject, else the MCP
+// session, else one shared bucket (stateless calls without authentication).
+func principalKey(ctx context.Context) string {
+	if p := authn.PrincipalFrom(ctx); p != nil {
+		return "sub:" + p.Subject
+	}
+	if id := sessionID(ctx); id != "" {
+		return "session:" + id
+	}
+	return "anonymous"
+}
+
+// sessionID is the client's MCP session, or "" (the 2026-07-28 era has none).
+func sessionID(ctx context.Context) string {
+	if s := server.ClientSessionFromContext(ctx); s != nil {
+		return s.SessionID()
+	}
+	return ""
+}
