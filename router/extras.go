@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
-	"sync"
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
@@ -102,7 +101,7 @@ func buildExtras(listings []upstream.Listing, naming Naming, log *slog.Logger) *
 	return x
 }
 
-// register puts the extras into the MCP server (which announces list changes to clients).
+// registerExtras puts the extras into the MCP server (which announces list changes to clients).
 func (r *Router) registerExtras(x *extras) {
 	prompts := decodeEach(r, "prompt", "prompt", x.prompts, func(p mcp.Prompt, e *extraEntry) (server.ServerPrompt, bool) {
 		p.Name = e.exposed
@@ -159,177 +158,4 @@ func (r *Router) request(ctx context.Context, up registry.ServiceName, method st
 		return nil, fmt.Errorf("%s: %w", up, err)
 	}
 	return raw, nil
-}
-
-func (r *Router) getPrompt(ctx context.Context, req mcp.GetPromptRequest) (*mcp.GetPromptResult, error) {
-	e := r.extras.Load().promptByName[req.Params.Name]
-	if e == nil {
-		return nil, jsonRPCError(ctx, &upstream.RPCError{Code: mcp.INVALID_PARAMS, Message: "unknown prompt: " + req.Params.Name})
-	}
-	params := map[string]any{"name": e.original}
-	if req.Params.Arguments != nil {
-		params["arguments"] = req.Params.Arguments
-	}
-	raw, err := r.request(ctx, e.upstream, string(mcp.MethodPromptsGet), params)
-	if err != nil {
-		return nil, err
-	}
-	return mcp.ParseGetPromptResult(&raw)
-}
-
-func (r *Router) readResource(ctx context.Context, req mcp.ReadResourceRequest) ([]mcp.ResourceContents, error) {
-	e := r.extras.Load().resourceByURI[req.Params.URI]
-	if e == nil {
-		return nil, jsonRPCError(ctx, &upstream.RPCError{Code: mcp.RESOURCE_NOT_FOUND, Message: "unknown resource: " + req.Params.URI})
-	}
-	return r.read(ctx, e.upstream, e.namespace, e.original)
-}
-
-// readFromTemplate reads a URI that matched the exposed template of e.
-func (r *Router) readFromTemplate(e *extraEntry) server.ResourceTemplateHandlerFunc {
-	return func(ctx context.Context, req mcp.ReadResourceRequest) ([]mcp.ResourceContents, error) {
-		uri := req.Params.URI
-		if e.namespace != "" {
-			uri = strings.TrimPrefix(uri, e.namespace+uriSeparator)
-		}
-		return r.read(ctx, e.upstream, e.namespace, uri)
-	}
-}
-
-// read reads an upstream's own URI and gives the contents back under the exposed URIs.
-func (r *Router) read(ctx context.Context, up registry.ServiceName, namespace, uri string) ([]mcp.ResourceContents, error) {
-	raw, err := r.request(ctx, up, string(mcp.MethodResourcesRead), map[string]any{"uri": uri})
-	if err != nil {
-		return nil, err
-	}
-	res, err := mcp.ParseReadResourceResult(&raw)
-	if err != nil {
-		return nil, fmt.Errorf("%s sent an unreadable resources/read result: %w", up, err)
-	}
-	for i, c := range res.Contents {
-		switch c := c.(type) {
-		case mcp.TextResourceContents:
-			c.URI = exposeURI(namespace, c.URI)
-			res.Contents[i] = c
-		case mcp.BlobResourceContents:
-			c.URI = exposeURI(namespace, c.URI)
-			res.Contents[i] = c
-		}
-	}
-	return res.Contents, nil
-}
-
-// completions routes completion/complete to the upstream of the prompt or resource template.
-type completions struct{ r *Router }
-
-func (c completions) CompletePromptArgument(ctx context.Context, name string, arg mcp.CompleteArgument, cctx mcp.CompleteContext) (*mcp.Completion, error) {
-	e := c.r.extras.Load().promptByName[name]
-	if e == nil {
-		return nil, jsonRPCError(ctx, &upstream.RPCError{Code: mcp.INVALID_PARAMS, Message: "unknown prompt: " + name})
-	}
-	return c.complete(ctx, e.upstream, map[string]any{"type": "ref/prompt", "name": e.original}, arg, cctx)
-}
-
-func (c completions) CompleteResourceArgument(ctx context.Context, uri string, arg mcp.CompleteArgument, cctx mcp.CompleteContext) (*mcp.Completion, error) {
-	for _, e := range c.r.extras.Load().templates {
-		if e.exposed == uri {
-			return c.complete(ctx, e.upstream, map[string]any{"type": "ref/resource", "uri": e.original}, arg, cctx)
-		}
-	}
-	return &mcp.Completion{Values: []string{}}, nil
-}
-
-func (c completions) complete(ctx context.Context, up registry.ServiceName, ref map[string]any, arg mcp.CompleteArgument, cctx mcp.CompleteContext) (*mcp.Completion, error) {
-	params := map[string]any{"ref": ref, "argument": arg}
-	if len(cctx.Arguments) > 0 {
-		params["context"] = cctx
-	}
-	raw, err := c.r.request(ctx, up, string(mcp.MethodCompletionComplete), params)
-	if err != nil {
-		return nil, err
-	}
-	var res struct {
-		Completion mcp.Completion `json:"completion"`
-	}
-	if err := json.Unmarshal(raw, &res); err != nil {
-		return nil, fmt.Errorf("%s sent an unreadable completion result: %w", up, err)
-	}
-	if res.Completion.Values == nil {
-		res.Completion.Values = []string{}
-	}
-	return &res.Completion, nil
-}
-
-// subscriptions are the clients' resource subscriptions. The gateway subscribes upstream once
-// per URI and fans notifications/resources/updated out to the subscribed sessions.
-type subscriptions struct {
-	mu       sync.Mutex
-	sessions map[string]map[string]bool // exposed URI -> session ids
-}
-
-func (s *subscriptions) hooks(r *Router, h *server.Hooks) {
-	h.AddBeforeSubscribe(func(ctx context.Context, _ any, req *mcp.SubscribeRequest) {
-		sess := server.ClientSessionFromContext(ctx)
-		e := r.extras.Load().resourceByURI[req.Params.URI]
-		if sess == nil || e == nil {
-			return
-		}
-		s.mu.Lock()
-		if s.sessions == nil {
-			s.sessions = map[string]map[string]bool{}
-		}
-		first := len(s.sessions[req.Params.URI]) == 0
-		if s.sessions[req.Params.URI] == nil {
-			s.sessions[req.Params.URI] = map[string]bool{}
-		}
-		s.sessions[req.Params.URI][sess.SessionID()] = true
-		s.mu.Unlock()
-		if first {
-			_, _ = r.upstreams.Request(context.WithoutCancel(ctx), e.upstream, string(mcp.MethodResourcesSubscribe), map[string]any{"uri": e.original})
-		}
-	})
-	h.AddBeforeUnsubscribe(func(ctx context.Context, _ any, req *mcp.UnsubscribeRequest) {
-		sess := server.ClientSessionFromContext(ctx)
-		if sess == nil {
-			return
-		}
-		s.mu.Lock()
-		delete(s.sessions[req.Params.URI], sess.SessionID())
-		last := len(s.sessions[req.Params.URI]) == 0
-		s.mu.Unlock()
-		if e := r.extras.Load().resourceByURI[req.Params.URI]; e != nil && last {
-			_, _ = r.upstreams.Request(context.WithoutCancel(ctx), e.upstream, string(mcp.MethodResourcesUnsubscribe), map[string]any{"uri": e.original})
-		}
-	})
-	h.AddOnUnregisterSession(func(_ context.Context, sess server.ClientSession) {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		for _, ids := range s.sessions {
-			delete(ids, sess.SessionID())
-		}
-	})
-}
-
-// ResourceUpdated passes an upstream's notifications/resources/updated to the subscribed clients.
-func (r *Router) ResourceUpdated(up registry.ServiceName, uri string) {
-	x := r.extras.Load()
-	var exposed string
-	for _, e := range x.resources {
-		if e.upstream == up && e.original == uri {
-			exposed = e.exposed
-			break
-		}
-	}
-	if exposed == "" {
-		return
-	}
-	r.subs.mu.Lock()
-	ids := make([]string, 0, len(r.subs.sessions[exposed]))
-	for id := range r.subs.sessions[exposed] {
-		ids = append(ids, id)
-	}
-	r.subs.mu.Unlock()
-	for _, id := range ids {
-		_ = r.mcp.SendNotificationToSpecificClient(id, string(mcp.MethodNotificationResourceUpdated), map[string]any{"uri": exposed})
-	}
 }

@@ -125,7 +125,9 @@ func New(ups Upstreams, opts Options, log *slog.Logger) *Router {
 	}
 	if opts.View != nil {
 		// mcp-go applies the filter to tools/list and, with the requested tool alone, to
-		// tools/call, which then answers "not found" (worded "unknown tool" by wire.go).
+		// tools/call, which then answers "not found" (worded "unknown tool" in
+		// mcpgo_workarounds.go). The call pipeline authorizes again (authorize), so a call
+		// outside the view never depends on this filter.
 		serverOpts = append(serverOpts, server.WithToolFilter(func(ctx context.Context, tools []mcp.Tool) []mcp.Tool {
 			_, allowed := opts.View(ctx)
 			if allowed == nil {

@@ -1,0 +1,26 @@
+package router
+
+import (
+	"context"
+
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/switchboard-mcp/switchboard/upstream"
+)
+
+// getPrompt serves prompts/get of an exposed prompt from its upstream.
+func (r *Router) getPrompt(ctx context.Context, req mcp.GetPromptRequest) (*mcp.GetPromptResult, error) {
+	e := r.extras.Load().promptByName[req.Params.Name]
+	if e == nil {
+		return nil, jsonRPCError(ctx, &upstream.RPCError{Code: mcp.INVALID_PARAMS, Message: "unknown prompt: " + req.Params.Name})
+	}
+	params := map[string]any{"name": e.original}
+	if req.Params.Arguments != nil {
+		params["arguments"] = req.Params.Arguments
+	}
+	raw, err := r.request(ctx, e.upstream, string(mcp.MethodPromptsGet), params)
+	if err != nil {
+		return nil, err
+	}
+	return mcp.ParseGetPromptResult(&raw)
+}
