@@ -83,6 +83,8 @@ fuzz:
 	$(GO) test ./upstream -run '^$$' -fuzz '^FuzzParsePage$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./registry -run '^$$' -fuzz '^FuzzParseInstance$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./cache -run '^$$' -fuzz '^FuzzCanonical$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./middleware -run '^$$' -fuzz '^FuzzRequestID$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./glob -run '^$$' -fuzz '^FuzzPattern$$' -fuzztime $(FUZZTIME)
 
 # Watch discovery work: a Consul dev agent, the gateway discovering from it, and two mcp-demo
 # instances registered as one service "demo". Ctrl-C stops everything.

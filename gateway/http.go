@@ -31,7 +31,7 @@ func (g *Gateway) buildServers(cfg *config.Config, metrics *telemetry.Metrics) {
 	mcpMux := http.NewServeMux()
 	var mcpHandler http.Handler = g.router.Handler()
 	if auth != nil {
-		mcpHandler = auth.Wrap(mcpHandler)
+		mcpHandler = auth.Wrap(withPrincipalInAccessLog(mcpHandler))
 	}
 	mcpHandler = middleware.Chain(mcpHandler,
 		telemetry.ExtractTraceContext,
@@ -51,13 +51,26 @@ func (g *Gateway) buildServers(cfg *config.Config, metrics *telemetry.Metrics) {
 	}
 	g.registerAdmin(adminMux, auth, cfg.Auth.AdminScope, metrics)
 
-	withRecover := middleware.Recover(g.log)
-	g.servers = []*http.Server{{Handler: withRecover(mcpMux), ReadHeaderTimeout: 10 * time.Second}}
+	// The outer layers, in the contract's order: recover, request id, access log.
+	outer := func(h http.Handler) http.Handler {
+		return middleware.Chain(h, middleware.Recover(g.log), middleware.RequestID, middleware.AccessLog(g.log))
+	}
+	g.servers = []*http.Server{{Handler: outer(mcpMux), ReadHeaderTimeout: 10 * time.Second}}
 	g.listeners = []net.Listener{g.mcpLn}
 	if g.adminLn != g.mcpLn {
-		g.servers = append(g.servers, &http.Server{Handler: withRecover(adminMux), ReadHeaderTimeout: 10 * time.Second})
+		g.servers = append(g.servers, &http.Server{Handler: outer(adminMux), ReadHeaderTimeout: 10 * time.Second})
 		g.listeners = append(g.listeners, g.adminLn)
 	}
+}
+
+// withPrincipalInAccessLog names the authenticated caller in the request's access-log line.
+func withPrincipalInAccessLog(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p := authn.PrincipalFrom(r.Context()); p != nil {
+			middleware.SetPrincipal(r.Context(), p.Subject)
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // registerAdmin mounts /healthz, /readyz, /metrics and the operator endpoints (/admin/*): those

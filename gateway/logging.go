@@ -9,6 +9,7 @@ import (
 
 	"github.com/switchboard-mcp/switchboard/cache"
 	"github.com/switchboard-mcp/switchboard/config"
+	"github.com/switchboard-mcp/switchboard/middleware"
 	"github.com/switchboard-mcp/switchboard/telemetry"
 )
 
@@ -17,10 +18,11 @@ func newLogger(c config.Log, w io.Writer) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(c.Level)) // validated
 	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler = slog.NewTextHandler(w, opts)
 	if c.Format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		h = slog.NewJSONHandler(w, opts)
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return slog.New(middleware.LogHandler(h)) // request_id in every record logged with a request's context
 }
 
 // auditSinks returns the audit log's writers (none: the audit log is off) and how to close them.
