@@ -31,6 +31,7 @@ type Record struct {
 	Subject   string // the principal's subject, when authenticated
 	ClientID  string
 	Session   string // the MCP session, when there is one
+	RequestID string // the HTTP request's X-Request-Id, when the call came over HTTP
 	// Args are the call's arguments as the client sent them: for ArgsHash, never to be kept.
 	Args json.RawMessage
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/switchboard-mcp/switchboard/authn"
 	"github.com/switchboard-mcp/switchboard/callrecord"
+	"github.com/switchboard-mcp/switchboard/middleware"
 )
 
 // outcomeOf classifies a finished call from what the handler returns.
@@ -31,7 +32,7 @@ func outcomeOf(ctx context.Context, res *mcp.CallToolResult, err error) string {
 
 // newCallRecord starts the record of a call: who calls, with what arguments (hashed).
 func newCallRecord(ctx context.Context, args []byte) callrecord.Record {
-	rec := callrecord.Record{Time: time.Now(), Session: sessionID(ctx), Args: args}
+	rec := callrecord.Record{Time: time.Now(), Session: sessionID(ctx), RequestID: middleware.RequestIDFrom(ctx), Args: args}
 	if p := authn.PrincipalFrom(ctx); p != nil {
 		rec.Subject, rec.ClientID = p.Subject, p.ClientID
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/switchboard-mcp/switchboard/authn"
 	"github.com/switchboard-mcp/switchboard/cache"
 	"github.com/switchboard-mcp/switchboard/callrecord"
+	"github.com/switchboard-mcp/switchboard/middleware"
 	"github.com/switchboard-mcp/switchboard/ratelimit"
 	"github.com/switchboard-mcp/switchboard/registry"
 	"github.com/switchboard-mcp/switchboard/upstream"
@@ -446,4 +447,18 @@ func resultText(res *mcp.CallToolResult) string {
 		return ""
 	}
 	return text.Text
+}
+
+// TestCallRecordCarriesTheRequestID: the audit line of a call names the HTTP request it came in.
+func TestCallRecordCarriesTheRequestID(t *testing.T) {
+	t.Parallel()
+	obs := &recordingObserver{}
+	r := newPipelineRouter(t, &fakeUpstreams{}, Options{Observer: obs})
+	ctx, _ := withErrorSlot(middleware.WithRequestID(context.Background(), "req-42"))
+	if _, err := r.callTool(ctx, callRequest("demo__echo", `{}`)); err != nil {
+		t.Fatal(err)
+	}
+	if len(obs.recs) != 1 || obs.recs[0].RequestID != "req-42" {
+		t.Errorf("recorded %+v, want one record of request req-42", obs.recs)
+	}
 }

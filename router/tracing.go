@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/switchboard-mcp/switchboard/callrecord"
+	"github.com/switchboard-mcp/switchboard/middleware"
 )
 
 var tracer = otel.Tracer("github.com/switchboard-mcp/switchboard/router")
@@ -35,6 +36,7 @@ func startCallSpan(ctx context.Context, req mcp.CallToolRequest) (context.Contex
 			attribute.String("gen_ai.operation.name", "execute_tool"),
 			attribute.String("gen_ai.tool.name", req.Params.Name),
 			attribute.String("mcp.session.id", sessionID(ctx)),
+			attribute.String("http.request.header.x-request-id", middleware.RequestIDFrom(ctx)),
 		))
 }
 

@@ -35,6 +35,7 @@ type auditLine struct {
 	Subject    string  `json:"subject,omitempty"`
 	Client     string  `json:"client,omitempty"`
 	Session    string  `json:"session,omitempty"`
+	RequestID  string  `json:"request_id,omitempty"`
 	Tool       string  `json:"tool"`
 	Upstream   string  `json:"upstream,omitempty"`
 	Instance   string  `json:"instance,omitempty"`
@@ -47,7 +48,7 @@ type auditLine struct {
 // ObserveCall writes the call's line.
 func (a *Audit) ObserveCall(c callrecord.Record) {
 	line, _ := json.Marshal(auditLine{
-		Time: c.Time.UTC().Format(time.RFC3339Nano), Subject: c.Subject, Client: c.ClientID, Session: c.Session,
+		Time: c.Time.UTC().Format(time.RFC3339Nano), Subject: c.Subject, Client: c.ClientID, Session: c.Session, RequestID: c.RequestID,
 		Tool: c.Tool, Upstream: c.Upstream, Instance: c.Instance, Outcome: c.Outcome,
 		DurationMs: float64(c.Duration.Microseconds()) / 1000, CacheHit: c.CacheHit, ArgsHash: c.ArgsHash(),
 	})

@@ -22,7 +22,7 @@ func TestAuditLineHasTheCallButNoArgumentValue(t *testing.T) {
 		Time: time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC), Tool: "demo__echo",
 		Upstream: "demo", Instance: "demo-1", Outcome: callrecord.OutcomeOK,
 		Duration: 1500 * time.Microsecond, Subject: "alice", ClientID: "cli", Session: "s1",
-		Args: json.RawMessage(`{"secret":"hunter2","b":1}`),
+		RequestID: "req-7", Args: json.RawMessage(`{"secret":"hunter2","b":1}`),
 	}
 	a.ObserveCall(rec)
 
@@ -36,7 +36,7 @@ func TestAuditLineHasTheCallButNoArgumentValue(t *testing.T) {
 	want := map[string]any{
 		"time": "2026-11-20T12:00:00Z", "tool": "demo__echo", "upstream": "demo", "instance": "demo-1",
 		"outcome": "ok", "duration_ms": 1.5, "subject": "alice", "client": "cli", "session": "s1",
-		"cache_hit": false,
+		"request_id": "req-7", "cache_hit": false,
 	}
 	for k, v := range want {
 		if line[k] != v {
