@@ -1,7 +1,9 @@
 package e2e
 
 import (
+	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -26,6 +28,29 @@ func startConsul(t testing.TB) *consulAgent {
 // extraHCL, when set, is more agent configuration.
 func startConsulWith(t testing.TB, managementToken, extraHCL string) *consulAgent {
 	t.Helper()
+	// A free port can be taken by another test (or an outgoing connection) before the agent
+	// binds it; then the agent exits at once, and a fresh set of ports is tried.
+	for attempt := 1; ; attempt++ {
+		a := newConsulAgent(t, managementToken, extraHCL)
+		if err := a.tryStart(t); err == nil || attempt == 3 || !strings.Contains(a.proc.out.String(), "address already in use") {
+			if err != nil {
+				t.Fatalf("consul exited:\n%s", a.proc.out.String())
+			}
+			if managementToken != "" {
+				// A leader comes before the ACL system is bootstrapped with the management token.
+				eventually(t, 60*time.Second, "consul ACL bootstrap", func() error {
+					_, _, err := a.Client.ACL().TokenReadSelf(nil)
+					return err
+				})
+			}
+			return a
+		}
+	}
+}
+
+// newConsulAgent is the agent's command line and client on a fresh set of free ports.
+func newConsulAgent(t testing.TB, managementToken, extraHCL string) *consulAgent {
+	t.Helper()
 	ports := freePorts(t, 4) // HTTP, Serf LAN, Serf WAN, server RPC
 	addr := fmt.Sprintf("127.0.0.1:%d", ports[0])
 	a := &consulAgent{Addr: addr, args: []string{"agent", "-dev", "-bind", "127.0.0.1", "-client", "127.0.0.1",
@@ -48,14 +73,6 @@ func startConsulWith(t testing.TB, managementToken, extraHCL string) *consulAgen
 		t.Fatal(err)
 	}
 	a.Client = client
-	a.start(t)
-	if managementToken != "" {
-		// A leader comes before the ACL system is bootstrapped with the management token.
-		eventually(t, 60*time.Second, "consul ACL bootstrap", func() error {
-			_, _, err := a.Client.ACL().TokenReadSelf(nil)
-			return err
-		})
-	}
 	return a
 }
 
@@ -63,11 +80,24 @@ func startConsulWith(t testing.TB, managementToken, extraHCL string) *consulAgen
 // restart, registrations are gone.
 func (a *consulAgent) start(t testing.TB) {
 	t.Helper()
+	if err := a.tryStart(t); err != nil {
+		t.Fatalf("consul exited:\n%s", a.proc.out.String())
+	}
+}
+
+// errExited: the agent process ended before it had a leader.
+var errExited = errors.New("consul exited")
+
+// tryStart runs the agent and waits until it has a leader, or returns errExited.
+func (a *consulAgent) tryStart(t testing.TB) error {
+	t.Helper()
 	a.proc = start(t, nil, needConsul(t), a.args...)
+	exited := false
 	eventually(t, 60*time.Second, "consul leader", func() error {
 		select {
 		case <-a.proc.done:
-			t.Fatalf("consul exited:\n%s", a.proc.out.String())
+			exited = true
+			return nil
 		default:
 		}
 		leader, err := a.Client.Status().Leader()
@@ -76,6 +106,10 @@ func (a *consulAgent) start(t testing.TB) {
 		}
 		return err
 	})
+	if exited {
+		return errExited
+	}
+	return nil
 }
 
 func portOf(addr string) string {
