@@ -32,19 +32,21 @@ func startConsulWith(t testing.TB, managementToken, extraHCL string) *consulAgen
 	// binds it; then the agent exits at once, and a fresh set of ports is tried.
 	for attempt := 1; ; attempt++ {
 		a := newConsulAgent(t, managementToken, extraHCL)
-		if err := a.tryStart(t); err == nil || attempt == 3 || !strings.Contains(a.proc.out.String(), "address already in use") {
-			if err != nil {
-				t.Fatalf("consul exited:\n%s", a.proc.out.String())
-			}
-			if managementToken != "" {
-				// A leader comes before the ACL system is bootstrapped with the management token.
-				eventually(t, 60*time.Second, "consul ACL bootstrap", func() error {
-					_, _, err := a.Client.ACL().TokenReadSelf(nil)
-					return err
-				})
-			}
-			return a
+		err := a.tryStart(t)
+		if err != nil && attempt < 3 && strings.Contains(a.proc.out.String(), "address already in use") {
+			continue
 		}
+		if err != nil {
+			t.Fatalf("consul exited:\n%s", a.proc.out.String())
+		}
+		if managementToken != "" {
+			// A leader comes before the ACL system is bootstrapped with the management token.
+			eventually(t, 60*time.Second, "consul ACL bootstrap", func() error {
+				_, _, err := a.Client.ACL().TokenReadSelf(nil)
+				return err
+			})
+		}
+		return a
 	}
 }
 

@@ -353,7 +353,7 @@ func (g *Gateway) Reload(next *config.Config) error {
 	}
 	g.reloadMu.Lock()
 	defer g.reloadMu.Unlock()
-	g.sources.SetDefaultTimeout(next.Defaults.Timeout.D())
+	g.sources.SetDefaultTimeout(next.Defaults.Timeout.D()) // applied by the merge that Set causes
 	g.static.Set(registry.Static(next))
 	g.policies.Store(policies)
 	g.router.SetPolicy(rules)

@@ -50,13 +50,13 @@ func limitFunc(l config.Limits) (router.LimitFunc, error) {
 	}
 	return func(name router.ExposedName, upstreamRate ratelimit.Rate) ratelimit.Limit {
 		if lim, ok := rules.Match(string(name)); ok {
-			return toLimit(lim)
+			return toLimit(lim.Rate.PerSecond, lim.Burst)
 		}
 		if upstreamRate.PerSecond > 0 {
-			return toLimit(config.Limit{Rate: config.Rate{Rate: upstreamRate}})
+			return toLimit(upstreamRate.PerSecond, 0)
 		}
 		if l.Default != nil {
-			return toLimit(*l.Default)
+			return toLimit(l.Default.Rate.PerSecond, l.Default.Burst)
 		}
 		return ratelimit.Unlimited
 	}, nil
@@ -85,11 +85,11 @@ func cacheRuleFunc(c config.Cache) (func(router.ExposedName, time.Duration, mcp.
 	}, nil
 }
 
-// toLimit defaults the burst to one second's worth of calls, at least 1.
-func toLimit(l config.Limit) ratelimit.Limit {
-	burst := l.Burst
+// toLimit is a bucket of perSecond tokens; a burst of 0 defaults to one second's worth of
+// calls, at least 1.
+func toLimit(perSecond float64, burst int) ratelimit.Limit {
 	if burst == 0 {
-		burst = max(1, int(math.Ceil(l.Rate.PerSecond)))
+		burst = max(1, int(math.Ceil(perSecond)))
 	}
-	return ratelimit.Limit{Rate: l.Rate.PerSecond, Burst: burst}
+	return ratelimit.Limit{Rate: perSecond, Burst: burst}
 }

@@ -88,12 +88,13 @@ func NewAggregator(sources []Source, defaultTimeout time.Duration, apply func(Sn
 // Synced is closed once every source has emitted at least once.
 func (a *Aggregator) Synced() <-chan struct{} { return a.synced }
 
-// SetDefaultTimeout changes the timeout of upstreams that set none (a reload) and merges again.
+// SetDefaultTimeout changes the timeout of upstreams that set none (a reload). It applies from
+// the next merge, so a reload that also hands the static source its new snapshot is applied
+// once, not twice (each apply may restart instances whose timeout changed).
 func (a *Aggregator) SetDefaultTimeout(d time.Duration) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.defaultTimeout = d
-	a.mergeLocked()
 }
 
 // Run runs every source until ctx ends and returns when they all have.

@@ -87,6 +87,7 @@ func TestAggregatorMergesSourcesAndAppliesAReload(t *testing.T) {
 		return len(s) == 3 && s[1].Name == "fx" && s[2].Name == "weather" && s[2].Namespace == "wx"
 	})
 	agg.SetDefaultTimeout(time.Second)
+	static.Set(Snapshot{{Name: "fx", Namespace: "fx"}}) // a reload: the new timeout comes with the file's snapshot
 	got.waitFor(t, "a new default timeout", func(s Snapshot) bool { return len(s) == 3 && s[0].Timeout == time.Second })
 }
 

@@ -61,7 +61,7 @@ func (r *Router) callError(ctx context.Context, e *Entry, err error) (*mcp.CallT
 	case ctx.Err() != nil:
 		return nil, ctx.Err() // the client went away; nobody reads this
 	default:
-		r.log.Error("unexpected call error", "upstream", e.Upstream, "tool", e.Tool, "err", err)
+		r.log.ErrorContext(ctx, "unexpected call error", "upstream", e.Upstream, "tool", e.Tool, "err", err)
 		return gatewayError(CodeUpstreamUnavailable, e.Upstream,
 			fmt.Sprintf("upstream unavailable: the call to %s failed. Retry later.", e.Upstream)), nil
 	}

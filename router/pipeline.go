@@ -49,7 +49,7 @@ func (r *Router) callTool(ctx context.Context, req mcp.CallToolRequest) (res *mc
 	if err != nil {
 		return r.callError(ctx, entry, err)
 	}
-	return r.shape(entry, f), nil
+	return r.shape(ctx, entry, f), nil
 }
 
 // lookup is the first step: the catalog entry of the exposed name, if there is one.
@@ -155,10 +155,10 @@ const CacheMetaKey = "io.switchboard/cache"
 
 // shape is the last step: the upstream's result as the client gets it, marked when it came from
 // the cache. A result the gateway cannot read becomes an upstream_unavailable error.
-func (r *Router) shape(e *Entry, f fetched) *mcp.CallToolResult {
+func (r *Router) shape(ctx context.Context, e *Entry, f fetched) *mcp.CallToolResult {
 	result, err := mcp.ParseCallToolResult(&f.raw)
 	if err != nil {
-		r.log.Warn("upstream sent an unusable result", "upstream", e.Upstream, "tool", e.Tool, "err", err)
+		r.log.WarnContext(ctx, "upstream sent an unusable result", "upstream", e.Upstream, "tool", e.Tool, "err", err)
 		return gatewayError(CodeUpstreamUnavailable, e.Upstream,
 			fmt.Sprintf("upstream %s sent a result the gateway cannot read; the call may have run", e.Upstream))
 	}

@@ -324,7 +324,7 @@ func TestShape(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			res := r.shape(e, tc.f)
+			res := r.shape(context.Background(), e, tc.f)
 			if text := resultText(res); text != tc.wantText {
 				t.Errorf("text %q, want %q", text, tc.wantText)
 			}
