@@ -50,6 +50,41 @@ type Config struct {
 	Audit Audit `yaml:"audit"`
 	// Cache configures the response cache.
 	Cache Cache `yaml:"cache"`
+	// Redis is the one Redis of the gateway: response cache, session state, cluster-wide rate
+	// limits. Nil: everything stays in process. cache.redis is accepted as the same setting.
+	Redis *Redis `yaml:"redis"`
+	// Sessions configures the sealed, principal-bound session ids of the 2025-11-25 era.
+	Sessions Sessions `yaml:"sessions"`
+	// TrustedProxies are the CIDRs whose X-Forwarded-For is believed: anonymous callers are rate
+	// limited per client address, and behind such a proxy that address is the one it forwarded.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+
+	// redisKey is where the Redis setting was written ("redis" or "cache.redis"), for errors.
+	redisKey string
+}
+
+// Sessions configures the Mcp-Session-Id the gateway mints: an authenticated encryption of
+// what any replica needs to serve the session, so no replica keeps per-session memory for it.
+type Sessions struct {
+	// Key seals session ids: base64 of 32 bytes, the same on every replica. Secret. Empty: a
+	// random key per process (sessions then survive neither a restart nor a move to another
+	// replica).
+	Key string `yaml:"key"`
+	// PreviousKeys still open ids sealed before a key rotation. Secrets.
+	PreviousKeys []string `yaml:"previous_keys"`
+	// MaxAge is how long a session lives after initialize. Default 24h.
+	MaxAge Duration `yaml:"max_age"`
+	// MaxStreamsPerPrincipal caps the open GET streams of one principal on one replica; the
+	// oldest is closed when a new one would exceed it. Default 16.
+	MaxStreamsPerPrincipal int `yaml:"max_streams_per_principal"`
+	// StateEntries bounds the in-process session state (log levels, subscriptions, ended
+	// sessions) when Redis is not configured. Default 100000.
+	StateEntries int `yaml:"state_entries"`
+	// ReplicaAddress is host:port where the other replicas reach this one's admin listener, to
+	// hand it a client's answer to a request this replica sent (sampling, elicitation, roots).
+	// Default: admin_listen (or listen), with an unspecified host replaced by this host's first
+	// non-loopback address. On Kubernetes: the pod IP (the chart sets it).
+	ReplicaAddress string `yaml:"replica_address"`
 }
 
 // Naming controls exposed tool names.
@@ -238,7 +273,7 @@ type Bulkhead struct {
 
 // Cache configures the response cache.
 type Cache struct {
-	// Redis is the shared cache. Nil: in-process cache only.
+	// Redis is the same setting as the top-level redis, accepted here as round 1 wrote it.
 	Redis *Redis `yaml:"redis"`
 	// MemoryBytes bounds the in-process cache (used when Redis is not configured). Default 64 MiB.
 	MemoryBytes int `yaml:"memory_bytes"`
@@ -265,7 +300,8 @@ type Redis struct {
 	DB int `yaml:"db"`
 	// TLS turns on TLS to Redis.
 	TLS *RedisTLS `yaml:"tls"`
-	// Timeout bounds each cache read or write; past it the call goes on uncached. Default 100ms.
+	// Timeout bounds each Redis command; past it a cache read or write is skipped, session
+	// state falls back to what the sealed id carries, and limits to per-replica. Default 100ms.
 	Timeout Duration `yaml:"timeout"`
 }
 
@@ -361,8 +397,21 @@ func (c *Config) applyDefaults() {
 	if c.Cache.MaxEntryBytes == 0 {
 		c.Cache.MaxEntryBytes = 1 << 20
 	}
-	if c.Cache.Redis != nil && c.Cache.Redis.Timeout == 0 {
-		c.Cache.Redis.Timeout = Duration(100 * time.Millisecond)
+	c.redisKey = "redis"
+	if c.Redis == nil && c.Cache.Redis != nil {
+		c.Redis, c.redisKey = c.Cache.Redis, "cache.redis"
+	}
+	if c.Redis != nil && c.Redis.Timeout == 0 {
+		c.Redis.Timeout = Duration(100 * time.Millisecond)
+	}
+	if c.Sessions.MaxAge == 0 {
+		c.Sessions.MaxAge = Duration(24 * time.Hour)
+	}
+	if c.Sessions.MaxStreamsPerPrincipal == 0 {
+		c.Sessions.MaxStreamsPerPrincipal = 16
+	}
+	if c.Sessions.StateEntries == 0 {
+		c.Sessions.StateEntries = 100_000
 	}
 	if c.Log.Format == "" {
 		c.Log.Format = "text"

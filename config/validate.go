@@ -1,8 +1,10 @@
 package config
 
 import (
+	"encoding/base64"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"regexp"
 	"slices"
@@ -206,30 +208,40 @@ func (c *Config) validate() Errors {
 		fail("breaker.failures", "want at least 1, got %d", c.Breaker.Failures)
 	}
 
-	if r := c.Cache.Redis; r != nil {
+	if c.Cache.Redis != nil && c.redisKey == "redis" {
+		fail("cache.redis", "the top-level redis is set too: set one of them")
+	}
+	if r := c.Redis; r != nil {
+		k := c.redisKey
 		switch {
 		case r.Address != "" && len(r.Addresses) > 0:
-			fail("cache.redis", "set address (one server) or addresses (cluster or sentinels), not both")
+			fail(k, "set address (one server) or addresses (cluster or sentinels), not both")
 		case r.Address == "" && len(r.Addresses) == 0:
-			fail("cache.redis.address", "required (or addresses)")
+			fail(k+".address", "required (or addresses)")
 		case r.Address != "":
 			if err := checkHostPort(r.Address); err != nil {
-				fail("cache.redis.address", "%v", err)
+				fail(k+".address", "%v", err)
 			}
 			if r.MasterName != "" {
-				fail("cache.redis.master_name", "needs addresses: the sentinels")
+				fail(k+".master_name", "needs addresses: the sentinels")
 			}
 		}
 		for i, a := range r.Addresses {
 			if err := checkHostPort(a); err != nil {
-				fail(fmt.Sprintf("cache.redis.addresses[%d]", i), "%v", err)
+				fail(fmt.Sprintf("%s.addresses[%d]", k, i), "%v", err)
 			}
 		}
 		if r.DB < 0 {
-			fail("cache.redis.db", "want 0 or more, got %d", r.DB)
+			fail(k+".db", "want 0 or more, got %d", r.DB)
 		}
 		if r.DB != 0 && len(r.Addresses) > 0 && r.MasterName == "" {
-			fail("cache.redis.db", "a cluster has only database 0")
+			fail(k+".db", "a cluster has only database 0")
+		}
+	}
+	errs = append(errs, c.Sessions.validate()...)
+	for i, cidr := range c.TrustedProxies {
+		if _, err := netip.ParsePrefix(cidr); err != nil {
+			fail(fmt.Sprintf("trusted_proxies[%d]", i), "want a CIDR like 10.0.0.0/8, got %q", cidr)
 		}
 	}
 	if c.Cache.MemoryBytes < 0 {
@@ -307,4 +319,51 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// SessionKeySize is the size of a session key, in bytes (AES-256).
+const SessionKeySize = 32
+
+// DecodeSessionKey decodes a session key as the config writes it: base64 (standard or URL
+// alphabet, padded or not) of SessionKeySize bytes.
+func DecodeSessionKey(s string) ([]byte, error) {
+	s = strings.TrimSpace(s)
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		if b, err := enc.DecodeString(s); err == nil {
+			if len(b) != SessionKeySize {
+				return nil, fmt.Errorf("want base64 of %d bytes, got %d bytes (make one with: openssl rand -base64 32)", SessionKeySize, len(b))
+			}
+			return b, nil
+		}
+	}
+	return nil, fmt.Errorf("not base64 (make one with: openssl rand -base64 32)")
+}
+
+func (s Sessions) validate() Errors {
+	var errs Errors
+	if s.Key != "" {
+		if _, err := DecodeSessionKey(s.Key); err != nil {
+			errs = append(errs, FieldError{Path: "sessions.key", Msg: err.Error()})
+		}
+	}
+	for i, k := range s.PreviousKeys {
+		if _, err := DecodeSessionKey(k); err != nil {
+			errs = append(errs, FieldError{Path: fmt.Sprintf("sessions.previous_keys[%d]", i), Msg: err.Error()})
+		}
+	}
+	if len(s.PreviousKeys) > 0 && s.Key == "" {
+		errs = append(errs, FieldError{Path: "sessions.previous_keys", Msg: "needs sessions.key: previous keys only open ids, the key seals them"})
+	}
+	if s.MaxStreamsPerPrincipal < 1 {
+		errs = append(errs, FieldError{Path: "sessions.max_streams_per_principal", Msg: fmt.Sprintf("want at least 1, got %d", s.MaxStreamsPerPrincipal)})
+	}
+	if s.StateEntries < 1 {
+		errs = append(errs, FieldError{Path: "sessions.state_entries", Msg: fmt.Sprintf("want at least 1, got %d", s.StateEntries)})
+	}
+	if s.ReplicaAddress != "" {
+		if err := checkHostPort(s.ReplicaAddress); err != nil {
+			errs = append(errs, FieldError{Path: "sessions.replica_address", Msg: err.Error()})
+		}
+	}
+	return errs
 }

@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/switchboard-mcp/switchboard/admin"
@@ -59,6 +60,7 @@ type Gateway struct {
 	sources   *registry.Aggregator
 	verifier  *authn.Verifier // nil when auth is off
 	policies  atomic.Pointer[authn.Policies]
+	redis     redis.UniversalClient // nil when no Redis is configured
 	responses *cache.Cache
 	router    *router.Router
 
@@ -117,9 +119,14 @@ func New(cfg *config.Config, opts Options) (_ *Gateway, err error) {
 		}, g.log)
 		g.ready.Wait("oidc", "discovery not attempted yet")
 	}
-	if g.responses, err = newCache(cfg.Cache, g.log); err != nil {
+	if g.redis, err = newRedis(cfg.Redis); err != nil {
 		return nil, err
 	}
+	if g.redis != nil {
+		rdb := g.redis
+		g.onClose(func() { rdb.Close() })
+	}
+	g.responses = newCache(cfg.Cache, g.redis, redisTimeout(cfg), g.log)
 	metrics, observer := g.observers(cfg)
 	rules, err := toolPolicy(cfg)
 	if err != nil {
@@ -138,6 +145,14 @@ func New(cfg *config.Config, opts Options) (_ *Gateway, err error) {
 	g.manager.OnResourceUpdated(g.router.ResourceUpdated)
 	g.buildServers(cfg, metrics)
 	return g, nil
+}
+
+// redisTimeout bounds each Redis command.
+func redisTimeout(cfg *config.Config) time.Duration {
+	if cfg.Redis == nil {
+		return 0
+	}
+	return cfg.Redis.Timeout.D()
 }
 
 // listen opens the MCP listener and, when admin_listen is set, the admin one.

@@ -43,14 +43,23 @@ func auditSinks(c config.Audit, stdout io.Writer) (io.Writer, func()) {
 	return io.MultiWriter(ws...), closeAll
 }
 
-// newCache returns the response cache: Redis when configured, else in process.
-func newCache(c config.Cache, log *slog.Logger) (*cache.Cache, error) {
-	if c.Redis == nil {
-		return cache.New(cache.NewMemory(c.MemoryBytes), time.Second, log), nil
+// newRedis returns the gateway's one Redis client (cache, session state, limits), or nil when
+// none is configured.
+func newRedis(c *config.Redis) (redis.UniversalClient, error) {
+	if c == nil {
+		return nil, nil
 	}
-	opts, err := cache.RedisOptions(c.Redis)
+	opts, err := cache.RedisOptions(c)
 	if err != nil {
 		return nil, err
 	}
-	return cache.New(cache.NewRedis(redis.NewUniversalClient(opts)), c.Redis.Timeout.D(), log), nil
+	return redis.NewUniversalClient(opts), nil
+}
+
+// newCache returns the response cache: in rdb when there is one, else in process.
+func newCache(c config.Cache, rdb redis.UniversalClient, timeout time.Duration, log *slog.Logger) *cache.Cache {
+	if rdb == nil {
+		return cache.New(cache.NewMemory(c.MemoryBytes), time.Second, log)
+	}
+	return cache.New(cache.NewRedis(rdb), timeout, log)
 }
