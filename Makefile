@@ -7,7 +7,7 @@ LDFLAGS := -X main.version=$(VERSION)
 STATICCHECK_VERSION := v0.8.2
 DEMO_ADDR ?= 127.0.0.1:3001
 
-.PHONY: build run test lint fuzz bench loadtest image clean consul redis k6 helm demo-consul
+.PHONY: build run test lint fuzz bench loadtest image clean consul redis nginx k6 helm demo-consul
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/switchboard ./cmd/switchboard
@@ -59,12 +59,17 @@ loadtest: build k6
 redis:
 	scripts/ensure-redis.sh
 
+# nginx as the round-robin balancer in front of several gateways in the end-to-end tests
+# (Debian's package; installed when running as root).
+nginx:
+	scripts/ensure-nginx.sh
+
 # The official MCP conformance suite, with the Node 22 it needs, from npm.
 e2e/conformance/node_modules/.installed: e2e/conformance/package.json e2e/conformance/package-lock.json
 	npm ci --prefix e2e/conformance --no-audit --no-fund --loglevel=error
 	touch $@
 
-test: e2e/node/node_modules/.installed e2e/conformance/node_modules/.installed consul redis k6 helm
+test: e2e/node/node_modules/.installed e2e/conformance/node_modules/.installed consul redis nginx k6 helm
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 12m ./...
 
