@@ -13,6 +13,7 @@ import (
 
 // Principal is who a verified token speaks for. Immutable; shared by every call of the token.
 type Principal struct {
+	Issuer   string // the token's iss
 	Subject  string
 	ClientID string // azp or client_id; empty when the token has neither
 	Scopes   []string
@@ -66,7 +67,7 @@ func principalFromClaims(raw []byte, expiry time.Time) (*Principal, error) {
 		_ = json.Unmarshal(claims[key], &s)
 		return s
 	}
-	p.Subject = str("sub")
+	p.Issuer, p.Subject = str("iss"), str("sub")
 	p.ClientID = str("azp")
 	if p.ClientID == "" {
 		p.ClientID = str("client_id")

@@ -32,6 +32,8 @@ type Record struct {
 	ClientID  string
 	Session   string // the MCP session, when there is one
 	RequestID string // the HTTP request's X-Request-Id, when the call came over HTTP
+	// Reason says why a request was refused before it became a call (OutcomeSessionRefused).
+	Reason string
 	// Args are the call's arguments as the client sent them: for ArgsHash, never to be kept.
 	Args json.RawMessage
 }
@@ -59,6 +61,9 @@ const (
 	OutcomeJSONRPCError = "jsonrpc_error"
 	OutcomeUnknownTool  = "unknown_tool"
 	OutcomeCancelled    = "cancelled"
+	// OutcomeSessionRefused: a request whose session id was tampered, expired, ended or
+	// another principal's; it got HTTP 404 and never became a call.
+	OutcomeSessionRefused = "session_refused"
 
 	OutcomeRateLimited         = "rate_limited"
 	OutcomeCircuitOpen         = "circuit_open"

@@ -132,6 +132,10 @@ func New(cfg *config.Config, opts Options) (_ *Gateway, err error) {
 	if err != nil {
 		return nil, err
 	}
+	sessionOpts, err := g.sessionOptions(cfg, observer)
+	if err != nil {
+		return nil, err
+	}
 	g.router = router.New(g.manager, router.Options{
 		Naming:        router.Naming{Separator: cfg.Naming.Separator, MaxLength: cfg.Naming.MaxLength},
 		PageSize:      cfg.PageSize,
@@ -141,6 +145,8 @@ func New(cfg *config.Config, opts Options) (_ *Gateway, err error) {
 		Cache:         g.responses,
 		MaxEntryBytes: cfg.Cache.MaxEntryBytes,
 		Observer:      observer,
+		Sessions:      sessionOpts,
+		Limiter:       g.limiterOf(cfg, metrics),
 	}, g.log)
 	g.manager.OnResourceUpdated(g.router.ResourceUpdated)
 	g.buildServers(cfg, metrics)
@@ -198,7 +204,7 @@ func (g *Gateway) observers(cfg *config.Config) (*telemetry.Metrics, telemetry.O
 		Instances:      func() []telemetry.InstanceState { return instanceStates(g.manager) },
 		CatalogTools:   func() int { return g.router.Catalog().Len() },
 		CatalogChanged: func() time.Time { return g.router.CatalogChanged() },
-		SessionsOpen:   func() int { return g.router.SessionsOpen() },
+		StreamsOpen:    func() int { return g.router.StreamsOpen() },
 
 		CacheStoreErrors:    g.responses.StoreErrors,
 		CacheStoreAvailable: g.responses.StoreAvailable,
@@ -244,6 +250,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	g.loop(&group, loopCtx, "sources", g.sources.Run)
 	g.loop(&group, loopCtx, "catalog", func(ctx context.Context) { g.router.Run(ctx, g.manager.Changes()) })
 	g.loop(&group, loopCtx, "readiness", g.waitUpstreams)
+	g.loop(&group, loopCtx, "resource updates", g.router.ServeUpdates)
 	if g.verifier != nil {
 		g.loop(&group, loopCtx, "oidc", g.runVerifier)
 	}

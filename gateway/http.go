@@ -34,6 +34,7 @@ func (g *Gateway) buildServers(cfg *config.Config, metrics *telemetry.Metrics) {
 		mcpHandler = auth.Wrap(withPrincipalInAccessLog(mcpHandler))
 	}
 	mcpHandler = middleware.Chain(mcpHandler,
+		middleware.ClientAddr(trustedProxies(cfg.TrustedProxies)), // anonymous callers are limited per address
 		telemetry.ExtractTraceContext,
 		middleware.Origin(append([]string{originOf(cfg.PublicURL)}, cfg.AllowedOrigins...)),
 		middleware.BodyLimit(int64(cfg.MaxRequestBytes)),
@@ -50,6 +51,8 @@ func (g *Gateway) buildServers(cfg *config.Config, metrics *telemetry.Metrics) {
 		adminMux = http.NewServeMux()
 	}
 	g.registerAdmin(adminMux, auth, cfg.Auth.AdminScope, metrics)
+	// Replicas hand each other clients' answers here; the body is sealed with the session key.
+	adminMux.Handle("POST /internal/answers", g.router.AnswersHandler())
 
 	// The outer layers, in the contract's order: recover, request id, access log.
 	outer := func(h http.Handler) http.Handler {

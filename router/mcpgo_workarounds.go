@@ -7,9 +7,7 @@ package router
 //  1. JSON-RPC errors: mcp-go rewrites every error a handler returns; the response writer puts
 //     the error the handler meant back (errorSlot, withJSONRPCErrors).
 //  2. tools/list: mcp-go re-sorts, re-filters and re-marshals every tool on every request; the
-//     gateway answers from pages serialized once per catalog (serveToolsList).
-//  3. The event store: mcp-go's in-memory store is unbounded, and without one its Streamable
-//     HTTP server drops the notifications written just before a response (eventStore).
+//     gateway answers from pages serialized once per catalog (writeToolsList).
 //
 // Two more live where they are used: the tool filter in New (mcp-go's filter hides tools from
 // tools/list; authorize in pipeline.go checks the same view again in the call handler), and in
@@ -22,8 +20,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"io"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -31,7 +27,6 @@ import (
 	"sync"
 
 	"github.com/mark3labs/mcp-go/mcp"
-	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/switchboard-mcp/switchboard/upstream"
 )
@@ -179,8 +174,8 @@ func (w *errorWriter) rewriteMessage(msg []byte) []byte {
 //
 // tools/list is answered here, from definitions serialized once per catalog, instead of by
 // mcp-go, which sorts, filters and marshals every tool again on every request (12 ms for 1,000
-// tools on the benchmark machine). Only requests whose answer cannot differ are taken: a 2025-era
-// session the gateway knows to be open. Everything else goes on to mcp-go.
+// tools on the benchmark machine). Only requests whose answer cannot differ are taken: those of a
+// 2025-era session whose id sessionHTTP opened. Everything else goes on to mcp-go.
 
 // listPages caches the serialized pages of one catalog, per view and cursor.
 type listPages struct {
@@ -188,51 +183,23 @@ type listPages struct {
 	pages   sync.Map // view key + "\x00" + cursor -> []byte (the result object)
 }
 
-// serveToolsList answers a tools/list request and reports whether it did.
-func (r *Router) serveToolsList(w http.ResponseWriter, req *http.Request) bool {
-	sid := req.Header.Get("Mcp-Session-Id")
-	if req.Method != http.MethodPost || sid == "" {
-		return false
-	}
-	if v := req.Header.Get("Mcp-Protocol-Version"); v != "" && v != mcp.LATEST_LEGACY_PROTOCOL_VERSION && !strings.HasPrefix(v, "2025-") {
-		return false
-	}
-	if _, open := r.live.Load(sid); !open {
-		return false
-	}
-	body, err := io.ReadAll(req.Body)
-	if err != nil {
-		return false
-	}
-	req.Body = io.NopCloser(bytes.NewReader(body)) // for mcp-go, when it is not ours to answer
-	if !bytes.Contains(body, []byte(`"tools/list"`)) {
-		return false
-	}
-	var msg struct {
-		ID     json.RawMessage `json:"id"`
-		Method string          `json:"method"`
-		Params struct {
-			Cursor string `json:"cursor"`
-		} `json:"params"`
-	}
-	if json.Unmarshal(body, &msg) != nil || msg.Method != string(mcp.MethodToolsList) || len(msg.ID) == 0 {
-		return false
-	}
-	result, ok := r.toolsPage(req, msg.Params.Cursor)
+// writeToolsList answers the tools/list request id of an open 2025-era session (sessionHTTP
+// has opened its id) from the serialized pages.
+func (r *Router) writeToolsList(w http.ResponseWriter, req *http.Request, id json.RawMessage, cursor string) {
+	result, ok := r.toolsPage(req, cursor)
 	w.Header().Set("Content-Type", "application/json")
 	if !ok {
 		w.WriteHeader(http.StatusOK)
-		_, _ = w.Write([]byte(`{"jsonrpc":"2.0","id":` + string(msg.ID) + `,"error":{"code":-32602,"message":"invalid cursor"}}`))
-		return true
+		_, _ = w.Write([]byte(`{"jsonrpc":"2.0","id":` + string(id) + `,"error":{"code":-32602,"message":"invalid cursor"}}`))
+		return
 	}
 	out := make([]byte, 0, len(result)+64)
 	out = append(out, `{"jsonrpc":"2.0","id":`...)
-	out = append(out, msg.ID...)
+	out = append(out, id...)
 	out = append(out, `,"result":`...)
 	out = append(out, result...)
 	out = append(out, "}\n"...)
 	_, _ = w.Write(out)
-	return true
 }
 
 // toolsPage returns the serialized result of one tools/list page for the caller's view, or
@@ -291,92 +258,4 @@ func (r *Router) toolsPage(req *http.Request, cursor string) ([]byte, bool) {
 	b.WriteByte('}')
 	pages.pages.Store(cacheKey, b.Bytes())
 	return b.Bytes(), true
-}
-
-// --- 3. A bounded event store ---
-
-// eventStore keeps the recent SSE events of each session so that a client can resume a stream
-// (Last-Event-ID) and, as important here, so that mcp-go's Streamable HTTP server delivers the
-// last notifications before a response instead of dropping them. Unlike mcp-go's in-memory
-// store it is bounded: per session, the newest maxEvents events and at most maxBytes; older ones
-// are forgotten (a resume from them fails cleanly with an unknown event id).
-type eventStore struct {
-	mu        sync.Mutex
-	seq       int64
-	sessions  map[string]*eventLog
-	maxEvents int
-	maxBytes  int
-}
-
-type eventLog struct {
-	events []storedEvent
-	bytes  int
-}
-
-type storedEvent struct {
-	id, stream string
-	message    json.RawMessage
-}
-
-var _ server.EventStore = (*eventStore)(nil)
-
-func newEventStore(maxEvents, maxBytes int) *eventStore {
-	return &eventStore{sessions: map[string]*eventLog{}, maxEvents: maxEvents, maxBytes: maxBytes}
-}
-
-func (s *eventStore) StoreEvent(_ context.Context, sessionID, streamID string, message json.RawMessage) (string, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	log := s.sessions[sessionID]
-	if log == nil {
-		log = &eventLog{}
-		s.sessions[sessionID] = log
-	}
-	s.seq++
-	id := strconv.FormatInt(s.seq, 10)
-	msg := append(json.RawMessage(nil), message...)
-	log.events = append(log.events, storedEvent{id: id, stream: streamID, message: msg})
-	log.bytes += len(msg)
-	for len(log.events) > 1 && (len(log.events) > s.maxEvents || log.bytes > s.maxBytes) {
-		log.bytes -= len(log.events[0].message)
-		log.events[0] = storedEvent{}
-		log.events = log.events[1:]
-	}
-	return id, nil
-}
-
-func (s *eventStore) ReplayEventsAfter(_ context.Context, sessionID, lastEventID string, send func(eventID string, message json.RawMessage) error) (string, error) {
-	s.mu.Lock()
-	var stream string
-	var tail []storedEvent
-	if log := s.sessions[sessionID]; log != nil {
-		for i, ev := range log.events {
-			if ev.id == lastEventID {
-				stream = ev.stream
-				for _, later := range log.events[i+1:] {
-					if later.stream == stream {
-						tail = append(tail, later)
-					}
-				}
-				break
-			}
-		}
-	}
-	s.mu.Unlock()
-	if stream == "" {
-		return "", fmt.Errorf("%w: %s", server.ErrUnknownEventID, lastEventID)
-	}
-	for _, ev := range tail {
-		if err := send(ev.id, ev.message); err != nil {
-			return "", err
-		}
-	}
-	return stream, nil
-}
-
-func (s *eventStore) PurgeSession(_ context.Context, sessionID string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.sessions, sessionID)
-	return nil
 }

@@ -55,6 +55,11 @@ type Options struct {
 	Observer callrecord.Observer
 	// MaxBuckets bounds the rate limiter's table. Default 100000.
 	MaxBuckets int
+	// Limiter holds the rate limits' buckets (ratelimit.Shared: cluster-wide). Nil: buckets in
+	// this process, MaxBuckets of them.
+	Limiter Limiter
+	// Sessions configure the sealed sessions of the 2025-11-25 era.
+	Sessions SessionOptions
 }
 
 // Router serves the aggregated catalog over MCP and routes calls to upstreams.
@@ -62,30 +67,33 @@ type Router struct {
 	upstreams Upstreams
 	naming    Naming
 	policy    Policy
-	limiter   *ratelimit.Limiter
+	limiter   Limiter
 	cache     *cache.Cache
 	maxEntry  int
 	observer  callrecord.Observer
 	log       *slog.Logger
 	mcp       *server.MCPServer
-	http      *server.StreamableHTTPServer
+	modern    *server.StreamableHTTPServer // the 2026-07-28 era, which has no sessions
+	sessions  *sessionHTTP                 // the 2025-11-25 era
 	catalog   atomic.Pointer[Catalog]
 	rebuildMu sync.Mutex // one rebuild at a time, so an older listing never replaces a newer one
 	inFlight  atomic.Int64
 	draining  atomic.Bool
-	levels    logLevels
 	extras    atomic.Pointer[extras]
 	subs      subscriptions
-	sessions  atomic.Int64
-	live      sync.Map // ids of the client sessions open
 	view      func(context.Context) (string, func(string) bool)
 	pageSize  int
 	pages     atomic.Pointer[listPages]
 	changedAt atomic.Int64 // unix nanoseconds of the last catalog change seen by clients
 }
 
-// SessionsOpen is the number of client sessions open.
-func (r *Router) SessionsOpen() int { return int(r.sessions.Load()) }
+// StreamsOpen is the number of 2025-era GET streams open on this replica (sessions themselves
+// cost nothing here: their state is in the sealed id and sessions.State).
+func (r *Router) StreamsOpen() int { return r.sessions.streams.len() }
+
+// AnswersHandler is /internal/answers, where other replicas hand this one a client's answer to
+// a request it sent (mount it on the admin listener).
+func (r *Router) AnswersHandler() http.Handler { return r.sessions.asks }
 
 // CatalogChanged is when the tools clients see last changed.
 func (r *Router) CatalogChanged() time.Time {
@@ -103,14 +111,14 @@ func New(ups Upstreams, opts Options, log *slog.Logger) *Router {
 	if opts.Cache == nil {
 		opts.Policy.Cache = nil // nothing to cache into
 	}
-	r := &Router{upstreams: ups, naming: opts.Naming, policy: opts.Policy, limiter: ratelimit.New(opts.MaxBuckets),
+	if opts.Limiter == nil {
+		opts.Limiter = ratelimit.New(opts.MaxBuckets)
+	}
+	r := &Router{upstreams: ups, naming: opts.Naming, policy: opts.Policy, limiter: opts.Limiter,
 		cache: opts.Cache, maxEntry: opts.MaxEntryBytes, observer: opts.Observer, view: opts.View,
 		pageSize: opts.PageSize, log: log}
 	hooks := &server.Hooks{}
-	r.levels.hooks(hooks)
 	r.subs.hooks(r, hooks)
-	hooks.AddOnRegisterSession(func(_ context.Context, s server.ClientSession) { r.sessions.Add(1); r.live.Store(s.SessionID(), true) })
-	hooks.AddOnUnregisterSession(func(_ context.Context, s server.ClientSession) { r.sessions.Add(-1); r.live.Delete(s.SessionID()) })
 	serverOpts := []server.ServerOption{
 		server.WithHooks(hooks),
 		server.WithToolCapabilities(true),
@@ -143,14 +151,10 @@ func New(ups Upstreams, opts Options, log *slog.Logger) *Router {
 		}))
 	}
 	r.mcp = server.NewMCPServer("switchboard", opts.Version, serverOpts...)
-	r.http = server.NewStreamableHTTPServer(r.mcp,
-		// Sessions must exist: a made-up session id gets 404, as the 2025-11-25 spec asks.
-		server.WithStateful(true),
-		server.WithSessionIdleTTL(30*time.Minute),
-		server.WithHeartbeatInterval(25*time.Second),
-		server.WithEventStore(newEventStore(256, 4<<20)),
-		server.WithStreamableHTTPLogger(log),
-	)
+	// mcp-go's Streamable HTTP server serves only the 2026-07-28 era, which has no sessions;
+	// sessionHTTP serves the 2025-11-25 era with sealed ones.
+	r.modern = server.NewStreamableHTTPServer(r.mcp, server.WithStateLess(true), server.WithStreamableHTTPLogger(log))
+	r.sessions = newSessionHTTP(r, r.modern, opts.Sessions, log)
 	r.catalog.Store(&Catalog{byName: map[ExposedName]*Entry{}})
 	r.extras.Store(&extras{promptByName: map[string]*extraEntry{}, resourceByURI: map[string]*extraEntry{}})
 	return r
@@ -165,24 +169,23 @@ func (r *Router) Handler() http.Handler {
 			r.observer.ObserveCall(callrecord.Record{Time: time.Now(), Outcome: callrecord.OutcomeUnknownTool})
 		}
 	}
-	h := withJSONRPCErrors(r.http, unknownTool)
+	h := withJSONRPCErrors(r.sessions, unknownTool)
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if r.draining.Load() && req.Method == http.MethodPost && req.Header.Get("Mcp-Session-Id") == "" {
 			w.Header().Set("Retry-After", "1")
 			http.Error(w, "shutting down: new sessions are refused; connect to another replica", http.StatusServiceUnavailable)
 			return
 		}
-		if r.serveToolsList(w, req) {
-			return
-		}
 		h.ServeHTTP(w, req)
 	})
 }
 
-// Drain refuses new sessions from now on and waits until no call is in flight or ctx ends. It
-// returns the number of calls still in flight (0 unless ctx ended first).
+// Drain refuses new sessions and streams from now on, closes the open GET streams (their
+// clients reconnect, through the balancer, to another replica), and waits until no call is in
+// flight or ctx ends. It returns the number of calls still in flight (0 unless ctx ended first).
 func (r *Router) Drain(ctx context.Context) int64 {
 	r.draining.Store(true)
+	r.sessions.streams.closeAll()
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	for {
@@ -250,5 +253,14 @@ func (r *Router) SetPolicy(p Policy) {
 	r.Rebuild()
 }
 
-// Shutdown ends every client session.
-func (r *Router) Shutdown(ctx context.Context) error { return r.http.Shutdown(ctx) }
+// Shutdown closes every GET stream.
+func (r *Router) Shutdown(ctx context.Context) error {
+	r.sessions.streams.closeAll()
+	return r.modern.Shutdown(ctx)
+}
+
+// ServeUpdates passes resource updates published by any replica to this replica's subscribed
+// streams, until ctx ends.
+func (r *Router) ServeUpdates(ctx context.Context) {
+	r.sessions.opts.State.Updates(ctx, r.sessions.resourceUpdated)
+}

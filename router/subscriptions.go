@@ -10,57 +10,49 @@ import (
 	"github.com/switchboard-mcp/switchboard/registry"
 )
 
-// subscriptions are the clients' resource subscriptions. The gateway subscribes upstream once
-// per URI and fans notifications/resources/updated out to the subscribed sessions.
+// subscriptions are the clients' resource subscriptions. Who subscribed to what is session
+// state (sessions.State: any replica may serve the subscribe, another the stream); this
+// replica subscribes upstream once per URI it was asked for, and keeps that subscription (a
+// notification nobody subscribed to is dropped when it is fanned out, see ResourceUpdated).
 type subscriptions struct {
 	mu       sync.Mutex
-	sessions map[string]map[string]bool // exposed URI -> session ids
+	upstream map[string]bool // exposed URIs this replica subscribed to upstream
 }
 
 func (s *subscriptions) hooks(r *Router, h *server.Hooks) {
 	h.AddBeforeSubscribe(func(ctx context.Context, _ any, req *mcp.SubscribeRequest) {
-		sess := server.ClientSessionFromContext(ctx)
+		t, ok := ticketFrom(ctx)
 		e := r.extras.Load().resourceByURI[req.Params.URI]
-		if sess == nil || e == nil {
+		if !ok || e == nil {
 			return
 		}
+		if err := r.sessions.opts.State.Subscribe(ctx, t.ID, req.Params.URI, t.ExpiresAt()); err != nil {
+			r.log.Warn("recording a resource subscription failed", "uri", req.Params.URI, "err", err)
+		}
 		s.mu.Lock()
-		if s.sessions == nil {
-			s.sessions = map[string]map[string]bool{}
+		first := !s.upstream[req.Params.URI]
+		if first {
+			if s.upstream == nil {
+				s.upstream = map[string]bool{}
+			}
+			s.upstream[req.Params.URI] = true // bounded by the catalog's resources
 		}
-		first := len(s.sessions[req.Params.URI]) == 0
-		if s.sessions[req.Params.URI] == nil {
-			s.sessions[req.Params.URI] = map[string]bool{}
-		}
-		s.sessions[req.Params.URI][sess.SessionID()] = true
 		s.mu.Unlock()
 		if first {
 			_, _ = r.upstreams.Request(context.WithoutCancel(ctx), e.upstream, string(mcp.MethodResourcesSubscribe), map[string]any{"uri": e.original})
 		}
 	})
 	h.AddBeforeUnsubscribe(func(ctx context.Context, _ any, req *mcp.UnsubscribeRequest) {
-		sess := server.ClientSessionFromContext(ctx)
-		if sess == nil {
-			return
-		}
-		s.mu.Lock()
-		delete(s.sessions[req.Params.URI], sess.SessionID())
-		last := len(s.sessions[req.Params.URI]) == 0
-		s.mu.Unlock()
-		if e := r.extras.Load().resourceByURI[req.Params.URI]; e != nil && last {
-			_, _ = r.upstreams.Request(context.WithoutCancel(ctx), e.upstream, string(mcp.MethodResourcesUnsubscribe), map[string]any{"uri": e.original})
-		}
-	})
-	h.AddOnUnregisterSession(func(_ context.Context, sess server.ClientSession) {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		for _, ids := range s.sessions {
-			delete(ids, sess.SessionID())
+		if t, ok := ticketFrom(ctx); ok {
+			if err := r.sessions.opts.State.Unsubscribe(ctx, t.ID, req.Params.URI); err != nil {
+				r.log.Warn("removing a resource subscription failed", "uri", req.Params.URI, "err", err)
+			}
 		}
 	})
 }
 
-// ResourceUpdated passes an upstream's notifications/resources/updated to the subscribed clients.
+// ResourceUpdated passes an upstream's notifications/resources/updated on: published to every
+// replica, each sends it to its streams whose session subscribed.
 func (r *Router) ResourceUpdated(up registry.ServiceName, uri string) {
 	x := r.extras.Load()
 	var exposed string
@@ -73,13 +65,11 @@ func (r *Router) ResourceUpdated(up registry.ServiceName, uri string) {
 	if exposed == "" {
 		return
 	}
-	r.subs.mu.Lock()
-	ids := make([]string, 0, len(r.subs.sessions[exposed]))
-	for id := range r.subs.sessions[exposed] {
-		ids = append(ids, id)
-	}
-	r.subs.mu.Unlock()
-	for _, id := range ids {
-		_ = r.mcp.SendNotificationToSpecificClient(id, string(mcp.MethodNotificationResourceUpdated), map[string]any{"uri": exposed})
+	ctx, cancel := stateContext()
+	defer cancel()
+	if err := r.sessions.opts.State.PublishUpdate(ctx, exposed); err != nil {
+		// Shared state is down: this replica's own streams still get it.
+		r.log.Warn("publishing a resource update failed; only this replica's streams get it", "uri", exposed, "err", err)
+		r.sessions.resourceUpdated(exposed)
 	}
 }

@@ -43,6 +43,7 @@ type auditLine struct {
 	DurationMs float64 `json:"duration_ms"`
 	CacheHit   bool    `json:"cache_hit"`
 	ArgsHash   string  `json:"args_sha256,omitempty"`
+	Reason     string  `json:"reason,omitempty"`
 }
 
 // ObserveCall writes the call's line.
@@ -51,6 +52,7 @@ func (a *Audit) ObserveCall(c callrecord.Record) {
 		Time: c.Time.UTC().Format(time.RFC3339Nano), Subject: c.Subject, Client: c.ClientID, Session: c.Session, RequestID: c.RequestID,
 		Tool: c.Tool, Upstream: c.Upstream, Instance: c.Instance, Outcome: c.Outcome,
 		DurationMs: float64(c.Duration.Microseconds()) / 1000, CacheHit: c.CacheHit, ArgsHash: c.ArgsHash(),
+		Reason: c.Reason,
 	})
 	line = append(line, '\n')
 	a.mu.Lock()

@@ -23,6 +23,7 @@ type Metrics struct {
 	upSeconds   *prometheus.HistogramVec
 	rateLimited *prometheus.CounterVec
 	cache       *prometheus.CounterVec
+	rlFallback  prometheus.Counter
 }
 
 var _ callrecord.Observer = (*Metrics)(nil)
@@ -36,8 +37,8 @@ type State struct {
 	CatalogChanged func() time.Time
 	// ConsulReachable and ConsulSynced report the Consul source (absent when none).
 	ConsulReachable, ConsulSynced func() bool
-	// SessionsOpen is the number of client MCP sessions open.
-	SessionsOpen func() int
+	// StreamsOpen is the number of GET streams of 2025-era sessions open on this replica.
+	StreamsOpen func() int
 	// CacheStoreErrors counts failed cache store reads and writes since start;
 	// CacheStoreAvailable is false while the store is skipped after repeated failures.
 	CacheStoreErrors    func() (reads, writes uint64)
@@ -80,7 +81,11 @@ func NewMetrics(state State) *Metrics {
 		Name: "switchboard_cache_lookups_total",
 		Help: "Cache lookups of cacheable calls by result (hit, miss).",
 	}, []string{"result"})
-	m.registry.MustRegister(m.calls, m.callSeconds, m.upSeconds, m.rateLimited, m.cache,
+	m.rlFallback = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "switchboard_ratelimit_fallback_total",
+		Help: "Calls limited per replica because Redis was unreachable (limits are cluster-wide otherwise).",
+	})
+	m.registry.MustRegister(m.calls, m.callSeconds, m.upSeconds, m.rateLimited, m.cache, m.rlFallback,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		stateCollector{state})
 	return m
@@ -90,6 +95,10 @@ func NewMetrics(state State) *Metrics {
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})
 }
+
+// RateLimitFallback counts a call whose rate limit was decided per replica because Redis did not
+// answer (ratelimit.Shared's onFallback).
+func (m *Metrics) RateLimitFallback() { m.rlFallback.Inc() }
 
 // ObserveCall counts a finished call.
 func (m *Metrics) ObserveCall(c callrecord.Record) {
@@ -126,7 +135,7 @@ var (
 	changedDesc  = prometheus.NewDesc("switchboard_catalog_last_change_timestamp_seconds", "When the catalog last changed.", nil, nil)
 	consulUp     = prometheus.NewDesc("switchboard_consul_reachable", "1 while Consul answers.", nil, nil)
 	consulSynced = prometheus.NewDesc("switchboard_consul_synced", "1 once Consul was read once.", nil, nil)
-	sessionsDesc = prometheus.NewDesc("switchboard_sessions_open", "Client MCP sessions open (the 2026-07-28 era has none).", nil, nil)
+	sessionsDesc = prometheus.NewDesc("switchboard_streams_open", "GET streams of 2025-11-25 sessions open on this replica (a session itself costs a replica nothing; the 2026-07-28 era has none).", nil, nil)
 	cacheErrDesc = prometheus.NewDesc("switchboard_cache_store_errors_total", "Cache store operations that failed (timeouts included), by op (read, write). The call went on uncached.", []string{"op"}, nil)
 	cacheUpDesc  = prometheus.NewDesc("switchboard_cache_store_available", "0 while the cache store is skipped after failing five times in a row.", nil, nil)
 )
@@ -159,8 +168,8 @@ func (c stateCollector) Collect(ch chan<- prometheus.Metric) {
 	if c.s.ConsulSynced != nil {
 		ch <- prometheus.MustNewConstMetric(consulSynced, prometheus.GaugeValue, boolValue(c.s.ConsulSynced()))
 	}
-	if c.s.SessionsOpen != nil {
-		ch <- prometheus.MustNewConstMetric(sessionsDesc, prometheus.GaugeValue, float64(c.s.SessionsOpen()))
+	if c.s.StreamsOpen != nil {
+		ch <- prometheus.MustNewConstMetric(sessionsDesc, prometheus.GaugeValue, float64(c.s.StreamsOpen()))
 	}
 	if c.s.CacheStoreErrors != nil {
 		reads, writes := c.s.CacheStoreErrors()

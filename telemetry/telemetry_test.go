@@ -140,7 +140,7 @@ func TestMetricsEndpointReadsStateAtScrape(t *testing.T) {
 		},
 		CatalogTools:    func() int { return 7 },
 		ConsulReachable: func() bool { return false },
-		SessionsOpen:    func() int { return sessions },
+		StreamsOpen:     func() int { return sessions },
 
 		CacheStoreErrors:    func() (uint64, uint64) { return 2, 1 },
 		CacheStoreAvailable: func() bool { return false },
@@ -158,7 +158,7 @@ func TestMetricsEndpointReadsStateAtScrape(t *testing.T) {
 		`switchboard_breaker_state{replica="d1",upstream="demo"} 2`,
 		`switchboard_catalog_tools 7`,
 		`switchboard_consul_reachable 0`,
-		`switchboard_sessions_open 3`,
+		`switchboard_streams_open 3`,
 		`switchboard_cache_store_errors_total{op="read"} 2`,
 		`switchboard_cache_store_errors_total{op="write"} 1`,
 		`switchboard_cache_store_available 0`,
@@ -175,7 +175,7 @@ func TestMetricsEndpointReadsStateAtScrape(t *testing.T) {
 		}
 	}
 	sessions = 5
-	if !strings.Contains(scrape(), "switchboard_sessions_open 5") {
+	if !strings.Contains(scrape(), "switchboard_streams_open 5") {
 		t.Error("a second scrape did not read the new session count")
 	}
 }
