@@ -3,6 +3,7 @@ package gateway
 import (
 	"fmt"
 	"math"
+	"net/netip"
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
@@ -12,6 +13,7 @@ import (
 	"github.com/switchboard-mcp/switchboard/glob"
 	"github.com/switchboard-mcp/switchboard/ratelimit"
 	"github.com/switchboard-mcp/switchboard/router"
+	"github.com/switchboard-mcp/switchboard/telemetry"
 )
 
 // policiesOf compiles the config's policies. The globs were validated with the config; an error
@@ -92,4 +94,32 @@ func toLimit(perSecond float64, burst int) ratelimit.Limit {
 		burst = max(1, int(math.Ceil(perSecond)))
 	}
 	return ratelimit.Limit{Rate: perSecond, Burst: burst}
+}
+
+// limiterOf is the router's rate limiter: with Redis, buckets shared by every replica, decided
+// per replica (and counted in metrics) while Redis does not answer; without, nil (the router's
+// own per-replica buckets).
+func (g *Gateway) limiterOf(cfg *config.Config, metrics *telemetry.Metrics) router.Limiter {
+	if g.redis == nil {
+		return nil
+	}
+	return ratelimit.NewShared(g.redis, redisTimeout(cfg), ratelimit.New(100_000), g.log, metrics.RateLimitFallback)
+}
+
+// trustedProxies are the CIDRs of trusted_proxies, validated with the config (an entry that does
+// not parse means a config that skipped validation: it trusts nothing). An IPv4-mapped IPv6
+// prefix is taken as the IPv4 one, as middleware.ClientAddr compares IPv4 addresses unmapped.
+func trustedProxies(cidrs []string) []netip.Prefix {
+	var ps []netip.Prefix
+	for _, c := range cidrs {
+		p, err := netip.ParsePrefix(c)
+		if err != nil {
+			continue
+		}
+		if a := p.Addr(); a.Is4In6() && p.Bits() >= 96 {
+			p = netip.PrefixFrom(a.Unmap(), p.Bits()-96)
+		}
+		ps = append(ps, p.Masked())
+	}
+	return ps
 }

@@ -3,6 +3,7 @@
 package ratelimit
 
 import (
+	"context"
 	"sync"
 	"time"
 
@@ -45,8 +46,10 @@ func New(maxBuckets int) *Limiter {
 }
 
 // Allow takes a token for one call of tool by principal under limit. When the bucket is empty
-// it returns false and how long until a token will be there; nothing is taken then.
-func (l *Limiter) Allow(tool, principal string, limit Limit) (ok bool, retryAfter time.Duration) {
+// it returns false and how long until a token will be there; nothing is taken then. The buckets
+// are this process's alone; ctx is not used (it is there so that Limiter and Shared take the
+// same calls).
+func (l *Limiter) Allow(_ context.Context, tool, principal string, limit Limit) (ok bool, retryAfter time.Duration) {
 	if limit.Rate <= 0 {
 		return true, 0
 	}

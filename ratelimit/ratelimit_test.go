@@ -17,7 +17,7 @@ func TestBurstThenRetryAfter(t *testing.T) {
 	allowed := 0
 	var waits []time.Duration
 	for range 10 {
-		ok, wait := l.Allow("t", "alice", lim)
+		ok, wait := l.Allow(t.Context(), "t", "alice", lim)
 		if ok {
 			allowed++
 		} else {
@@ -33,18 +33,18 @@ func TestBurstThenRetryAfter(t *testing.T) {
 		}
 	}
 	// Another principal, and another tool, have buckets of their own.
-	if ok, _ := l.Allow("t", "bob", lim); !ok {
+	if ok, _ := l.Allow(t.Context(), "t", "bob", lim); !ok {
 		t.Error("bob was limited by alice's bucket")
 	}
-	if ok, _ := l.Allow("u", "alice", lim); !ok {
+	if ok, _ := l.Allow(t.Context(), "u", "alice", lim); !ok {
 		t.Error("tool u was limited by tool t's bucket")
 	}
 	// Half a second later, one more call passes.
 	now = now.Add(500 * time.Millisecond)
-	if ok, _ := l.Allow("t", "alice", lim); !ok {
+	if ok, _ := l.Allow(t.Context(), "t", "alice", lim); !ok {
 		t.Error("the bucket did not refill")
 	}
-	if ok, _ := l.Allow("t", "alice", lim); ok {
+	if ok, _ := l.Allow(t.Context(), "t", "alice", lim); ok {
 		t.Error("the bucket gave more than it refilled")
 	}
 }
@@ -53,7 +53,7 @@ func TestUnlimited(t *testing.T) {
 	t.Parallel()
 	l := New(10)
 	for range 1000 {
-		if ok, _ := l.Allow("t", "p", Unlimited); !ok {
+		if ok, _ := l.Allow(t.Context(), "t", "p", Unlimited); !ok {
 			t.Fatal("an unlimited call was rejected")
 		}
 	}
@@ -65,8 +65,8 @@ func TestUnlimited(t *testing.T) {
 func TestChangedLimitStartsAFreshBucket(t *testing.T) {
 	t.Parallel()
 	l := New(10)
-	l.Allow("t", "p", Limit{Rate: 1, Burst: 1})
-	if ok, _ := l.Allow("t", "p", Limit{Rate: 100, Burst: 100}); !ok {
+	l.Allow(t.Context(), "t", "p", Limit{Rate: 1, Burst: 1})
+	if ok, _ := l.Allow(t.Context(), "t", "p", Limit{Rate: 100, Burst: 100}); !ok {
 		t.Error("a raised limit still used the old, empty bucket")
 	}
 }
@@ -75,7 +75,7 @@ func TestTableIsBounded(t *testing.T) {
 	t.Parallel()
 	l := New(1000)
 	for i := range 100_000 {
-		l.Allow("t", fmt.Sprint("principal-", i), Limit{Rate: 1, Burst: 1})
+		l.Allow(t.Context(), "t", fmt.Sprint("principal-", i), Limit{Rate: 1, Burst: 1})
 	}
 	if l.Len() != 1000 {
 		t.Errorf("%d buckets for 100000 principals, want the bound 1000", l.Len())
@@ -87,7 +87,7 @@ func BenchmarkAllow(b *testing.B) {
 	lim := Limit{Rate: 1e9, Burst: 1e9}
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			l.Allow("weather__forecast", "alice", lim)
+			l.Allow(b.Context(), "weather__forecast", "alice", lim)
 		}
 	})
 }
@@ -105,7 +105,7 @@ func TestConcurrentFirstCallsShareTheBucket(t *testing.T) {
 		var wg sync.WaitGroup
 		for range 8 {
 			wg.Go(func() {
-				if ok, _ := l.Allow("t", principal, lim); ok {
+				if ok, _ := l.Allow(t.Context(), "t", principal, lim); ok {
 					passed.Add(1)
 				}
 			})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
@@ -12,6 +13,8 @@ import (
 	"github.com/switchboard-mcp/switchboard/authn"
 	"github.com/switchboard-mcp/switchboard/cache"
 	"github.com/switchboard-mcp/switchboard/callrecord"
+	"github.com/switchboard-mcp/switchboard/middleware"
+	"github.com/switchboard-mcp/switchboard/ratelimit"
 	"github.com/switchboard-mcp/switchboard/registry"
 	"github.com/switchboard-mcp/switchboard/upstream"
 )
@@ -73,12 +76,24 @@ func unknownTool(ctx context.Context, name string) error {
 	return jsonRPCError(ctx, &upstream.RPCError{Code: mcp.INVALID_PARAMS, Message: "unknown tool: " + name})
 }
 
+// Limiter holds the buckets of the limit step: Allow takes a token for one call of tool by
+// principal, or says how long until one is there. Safe for concurrent use; it never fails a
+// call (a store it cannot reach is its own business).
+type Limiter interface {
+	Allow(ctx context.Context, tool, principal string, limit ratelimit.Limit) (ok bool, retryAfter time.Duration)
+}
+
+var (
+	_ Limiter = (*ratelimit.Limiter)(nil)
+	_ Limiter = (*ratelimit.Shared)(nil)
+)
+
 // limit returns the rate-limited result when the caller's bucket for e is empty, else nil.
 func (r *Router) limit(ctx context.Context, e *Entry) *mcp.CallToolResult {
 	if e.Limit.Rate <= 0 {
 		return nil // the principal's key is built only for limited tools
 	}
-	if ok, wait := r.limiter.Allow(string(e.Name), principalKey(ctx), e.Limit); !ok {
+	if ok, wait := r.limiter.Allow(ctx, string(e.Name), principalKey(ctx), e.Limit); !ok {
 		return rateLimited(e, wait)
 	}
 	return nil
@@ -91,7 +106,7 @@ func (r *Router) relay(ctx context.Context, req mcp.CallToolRequest) *callRelay 
 	if req.Params.Meta != nil {
 		token = req.Params.Meta.ProgressToken
 	}
-	return &callRelay{mcp: r.mcp, levels: &r.levels, ctx: ctx, token: token}
+	return &callRelay{mcp: r.mcp, ctx: ctx, token: token}
 }
 
 // fetched is a call's raw result and where it came from.
@@ -118,7 +133,7 @@ func (r *Router) fetch(ctx context.Context, e *Entry, args json.RawMessage, rela
 	}
 	scope := ""
 	if !e.Cache.Shared {
-		scope = principalKey(ctx) // one principal never sees another's result
+		scope = cacheScope(ctx) // one principal never sees another's result
 	}
 	key := cache.Key{Upstream: string(e.Upstream), Tool: e.Tool, DefHash: e.DefHash, Scope: scope, Args: canon}.String()
 	if hit, ok := r.cache.Get(ctx, key); ok {
@@ -174,9 +189,27 @@ func (r *Router) shape(ctx context.Context, e *Entry, f fetched) *mcp.CallToolRe
 	return result
 }
 
-// principalKey names whose bucket a call draws from: the authenticated subject, else the MCP
-// session, else one shared bucket (stateless calls without authentication).
+// principalKey names whose bucket a call draws from: the authenticated subject, else the
+// client's address (middleware.ClientAddr; an IPv6 one by its /64, which one host commonly
+// has whole), else one bucket shared by every anonymous caller. Never the MCP session: a caller
+// could reset its limit by opening a new one.
 func principalKey(ctx context.Context) string {
+	if p := authn.PrincipalFrom(ctx); p != nil {
+		return "sub:" + p.Subject
+	}
+	if addr := middleware.ClientAddrFrom(ctx); addr != "" {
+		if ip, err := netip.ParseAddr(addr); err == nil && ip.Is6() {
+			addr = netip.PrefixFrom(ip, 64).Masked().String()
+		}
+		return "addr:" + addr
+	}
+	return "anonymous"
+}
+
+// cacheScope names whose cached results a call may get: the authenticated subject, else the
+// MCP session, else one scope of every stateless anonymous call. Finer than principalKey on
+// purpose: callers behind one address do not see each other's results.
+func cacheScope(ctx context.Context) string {
 	if p := authn.PrincipalFrom(ctx); p != nil {
 		return "sub:" + p.Subject
 	}
