@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
@@ -27,6 +28,10 @@ type clientSession struct {
 	// ask sends a server-to-client request on the response stream of the request being
 	// handled; nil when there is none (a GET stream, a request that cannot stream).
 	ask func(ctx context.Context, method string, params any) (json.RawMessage, error)
+	// answered, once set, says where notifications go that arrive after the request was
+	// answered (an upstream may write a call's last ones after its result): the session's GET
+	// stream on this replica, or nowhere (nil: mcp-go then drops them).
+	answered atomic.Pointer[func() chan<- mcp.JSONRPCNotification]
 
 	mu        sync.Mutex
 	level     mcp.LoggingLevel
@@ -47,6 +52,9 @@ func (s *clientSession) SessionID() string { return s.key }
 func (s *clientSession) Initialize()       {}
 func (s *clientSession) Initialized() bool { return true }
 func (s *clientSession) NotificationChannel() chan<- mcp.JSONRPCNotification {
+	if later := s.answered.Load(); later != nil {
+		return (*later)()
+	}
 	return s.notes
 }
 

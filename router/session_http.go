@@ -185,7 +185,7 @@ func (h *sessionHTTP) initialize(w http.ResponseWriter, r *http.Request, body []
 	sess := newClientSession(t, h.opts.State)
 	resp := h.router.mcp.HandleMessage(h.router.mcp.WithContext(r.Context(), sess), body)
 	if ok, isResult := resp.(mcp.JSONRPCResponse); isResult {
-		if result, isInit := ok.Result.(*mcp.InitializeResult); isInit {
+		if result, isInit := ok.Result.(mcp.InitializeResult); isInit {
 			t.Protocol = result.ProtocolVersion
 			id, err := h.opts.Sealer.Seal(t)
 			if err != nil {
@@ -287,6 +287,8 @@ func (h *sessionHTTP) handle(w http.ResponseWriter, r *http.Request, t sessions.
 		}
 	}()
 	resp := h.router.mcp.HandleMessage(ctx, body)
+	later := func() chan<- mcp.JSONRPCNotification { return h.streams.notesOf(t.ID) }
+	sess.answered.Store(&later)
 	close(stop)
 	<-pumped
 	for drained := false; !drained; {

@@ -2,6 +2,8 @@ package router
 
 import (
 	"sync"
+
+	"github.com/mark3labs/mcp-go/mcp"
 )
 
 // streams are the GET streams open on this replica: the only per-session memory the gateway
@@ -75,6 +77,24 @@ func (t *streams) endSession(id string) {
 			st.end()
 		}
 	})
+}
+
+// notesOf returns where to send a notification for session id: its newest stream here, or nil.
+func (t *streams) notesOf(id string) chan<- mcp.JSONRPCNotification {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var newest *stream
+	for _, list := range t.byPrincipal {
+		for _, st := range list {
+			if st.session.ticket.ID == id {
+				newest = st
+			}
+		}
+	}
+	if newest == nil {
+		return nil
+	}
+	return newest.session.notes
 }
 
 // closeAll ends every stream and refuses new ones, so clients reconnect to another replica.
