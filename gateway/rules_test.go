@@ -1,6 +1,8 @@
 package gateway
 
 import (
+	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
@@ -62,5 +64,17 @@ upstreams: [{name: weather, url: http://127.0.0.1:1/mcp}]
 	}
 	if r := rule("clock__set", 30*time.Second, mcp.ToolAnnotation{}); r != nil {
 		t.Errorf("mcp_cache_ttl applies to read-only tools only: %+v", r)
+	}
+}
+
+func TestTrustedProxies(t *testing.T) {
+	t.Parallel()
+	got := trustedProxies([]string{"10.0.0.1/8", "fd00::/8", "::ffff:192.0.2.0/120"})
+	want := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("fd00::/8"), netip.MustParsePrefix("192.0.2.0/24")}
+	if !slices.Equal(got, want) {
+		t.Errorf("trustedProxies = %v, want %v", got, want)
+	}
+	if got := trustedProxies(nil); len(got) != 0 {
+		t.Errorf("no trusted_proxies gave %v", got)
 	}
 }

@@ -1,5 +1,7 @@
-// Package ratelimit keeps token buckets per (tool, principal), in a table bounded in size, so
-// memory does not grow with the number of principals.
+// Package ratelimit keeps token buckets per (tool, principal): Limiter in this process, in a
+// table bounded in size, so memory does not grow with the number of principals; Shared in
+// Redis, for limits that hold across every replica, falling back to a Limiter while Redis is
+// down.
 package ratelimit
 
 import (

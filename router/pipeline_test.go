@@ -462,3 +462,82 @@ func TestCallRecordCarriesTheRequestID(t *testing.T) {
 		t.Errorf("recorded %+v, want one record of request req-42", obs.recs)
 	}
 }
+
+// testSession is a client session with an id, nothing more.
+type testSession string
+
+func (s testSession) Initialize()                                         {}
+func (s testSession) Initialized() bool                                   { return true }
+func (s testSession) NotificationChannel() chan<- mcp.JSONRPCNotification { return nil }
+func (s testSession) SessionID() string                                   { return string(s) }
+
+// Anonymous callers draw from their address's bucket: a new session does not reset it, another
+// address has its own, an IPv6 host its /64's.
+func TestLimitKeysAnonymousCallersByAddress(t *testing.T) {
+	t.Parallel()
+	r := newPipelineRouter(t, &fakeUpstreams{}, Options{Policy: Policy{Limit: func(ExposedName, ratelimit.Rate) ratelimit.Limit {
+		return ratelimit.Limit{Rate: 0.001, Burst: 1} // no refill during the test
+	}}})
+	e, _ := r.lookup("demo__echo")
+	caller := func(addr, session string) context.Context {
+		ctx := context.Background()
+		if addr != "" {
+			ctx = middleware.WithClientAddr(ctx, addr)
+		}
+		if session != "" {
+			ctx = r.mcp.WithContext(ctx, testSession(session))
+		}
+		return ctx
+	}
+	for _, tc := range []struct {
+		name    string
+		ctx     context.Context
+		limited bool
+	}{
+		{"first call of an address", caller("192.0.2.1", "s1"), false},
+		{"the same address, a new session", caller("192.0.2.1", "s2"), true},
+		{"the same address, stateless", caller("192.0.2.1", ""), true},
+		{"another address", caller("192.0.2.2", "s1"), false},
+		{"an authenticated caller at a limited address", authn.WithPrincipal(caller("192.0.2.1", "s3"), &authn.Principal{Subject: "alice"}), false},
+		{"an IPv6 host", caller("2001:db8:0:1::1", ""), false},
+		{"another address of its /64", caller("2001:db8:0:1::2", ""), true},
+		{"another /64", caller("2001:db8:0:2::1", ""), false},
+		{"no address: the anonymous bucket", caller("", "s4"), false},
+		{"no address, another session: the same bucket", caller("", "s5"), true},
+	} {
+		if limited := r.limit(tc.ctx, e) != nil; limited != tc.limited {
+			t.Errorf("%s: limited %v, want %v", tc.name, limited, tc.limited)
+		}
+	}
+}
+
+// The limit step asks the Limiter of Options, with the call's context.
+func TestLimitUsesTheGivenLimiter(t *testing.T) {
+	t.Parallel()
+	l := &recordingLimiter{}
+	r := newPipelineRouter(t, &fakeUpstreams{}, Options{Limiter: l, Policy: Policy{Limit: func(ExposedName, ratelimit.Rate) ratelimit.Limit {
+		return ratelimit.Limit{Rate: 1, Burst: 1}
+	}}})
+	e, _ := r.lookup("demo__echo")
+	ctx := context.WithValue(authn.WithPrincipal(context.Background(), &authn.Principal{Subject: "alice"}), callKey{}, "call")
+	res := r.limit(ctx, e)
+	if code, _ := errorMeta(t, res); code != CodeRateLimited {
+		t.Errorf("code %q, want rate_limited from the given limiter", code)
+	}
+	if l.tool != "demo__echo" || l.principal != "sub:alice" || l.ctxValue != "call" {
+		t.Errorf("the limiter was asked for %q by %q with context value %v", l.tool, l.principal, l.ctxValue)
+	}
+}
+
+type callKey struct{}
+
+// recordingLimiter limits every call and keeps what it was asked last.
+type recordingLimiter struct {
+	tool, principal string
+	ctxValue        any
+}
+
+func (l *recordingLimiter) Allow(ctx context.Context, tool, principal string, _ ratelimit.Limit) (bool, time.Duration) {
+	l.tool, l.principal, l.ctxValue = tool, principal, ctx.Value(callKey{})
+	return false, time.Second
+}
