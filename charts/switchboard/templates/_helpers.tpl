@@ -30,3 +30,26 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- default "default" .Values.serviceAccount.name -}}
 {{- end -}}
 {{- end -}}
+
+{{- /* The Secret holding the session key under "session-key": the user's, or the chart's own. */ -}}
+{{- define "switchboard.sessionSecret" -}}
+{{- .Values.sessions.existingSecret | default (printf "%s-session" (include "switchboard.fullname" .)) -}}
+{{- end -}}
+
+{{- /* The config as the gateway reads it: .Values.config plus the fleet settings. A replica
+reaches the others at its pod IP; config.sessions and config.redis keys win over the chart's. */ -}}
+{{- define "switchboard.config" -}}
+{{- $cfg := deepCopy .Values.config -}}
+{{- $sessions := dict "key" "${SWITCHBOARD_SESSION_KEY}" "replica_address" (printf "${POD_IP}:%v" .Values.service.adminPort) -}}
+{{- $_ := set $cfg "sessions" (mergeOverwrite $sessions ($cfg.sessions | default dict)) -}}
+{{- $redis := dict -}}
+{{- with .Values.redis.address }}{{ $_ := set $redis "address" . }}{{ end -}}
+{{- if .Values.redis.existingSecret }}{{ $_ := set $redis "password" "${SWITCHBOARD_REDIS_PASSWORD}" }}{{ end -}}
+{{- if $redis -}}
+{{- if and $cfg.cache $cfg.cache.redis -}}
+{{- fail "redis.* and config.cache.redis are both set: move config.cache.redis to config.redis (or drop redis.*)" -}}
+{{- end -}}
+{{- $_ := set $cfg "redis" (mergeOverwrite $redis ($cfg.redis | default dict)) -}}
+{{- end -}}
+{{- toYaml $cfg -}}
+{{- end -}}
