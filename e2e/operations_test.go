@@ -69,7 +69,7 @@ upstreams: [{name: demo, url: %s}]
 		`switchboard_upstream_call_duration_seconds_count{upstream="demo"}`:                   6,
 		`switchboard_instance_up{replica="static",upstream="demo"}`:                           1,
 		`switchboard_breaker_state{replica="static",upstream="demo"}`:                         0,
-		`switchboard_streams_open`:                                                           1,
+		`switchboard_streams_open`: 1,
 	} {
 		if got := scrape(t, g, sample); got != want {
 			t.Errorf("%s = %v, want %v", sample, got, want)
