@@ -89,7 +89,9 @@ fuzz:
 	$(GO) test ./registry -run '^$$' -fuzz '^FuzzParseInstance$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./cache -run '^$$' -fuzz '^FuzzCanonical$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./middleware -run '^$$' -fuzz '^FuzzRequestID$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./middleware -run '^$$' -fuzz '^FuzzClientAddr$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./glob -run '^$$' -fuzz '^FuzzPattern$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./sessions -run '^$$' -fuzz '^FuzzOpen$$' -fuzztime $(FUZZTIME)
 
 # Watch discovery work: a Consul dev agent, the gateway discovering from it, and two mcp-demo
 # instances registered as one service "demo". Ctrl-C stops everything.

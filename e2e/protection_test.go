@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/mcp"
 )
 
@@ -31,9 +32,14 @@ func TestRateLimitBurst(t *testing.T) {
 	g := startGateway(t, fmt.Sprintf(`
 limits:
   tools: {"demo__echo": {rate: 1/m, burst: 5}}
+trusted_proxies: [127.0.0.0/8]
 upstreams: [{name: demo, url: %s}]
 `, demo.URL))
-	alice, bob := connect(t, g.URL, true, nil), connect(t, g.URL, true, nil)
+	// Anonymous callers are told apart by address: here, the one a trusted proxy forwarded.
+	from := func(addr string) *client.Client {
+		return dialMCP(t, g.URL, true, map[string]string{"X-Forwarded-For": addr}, nil)
+	}
+	alice, bob := from("192.0.2.1"), from("192.0.2.2")
 
 	allowed, rejected := 0, 0
 	for range 20 {
@@ -56,7 +62,10 @@ upstreams: [{name: demo, url: %s}]
 	if allowed != 5 || rejected != 15 {
 		t.Errorf("allowed %d, rejected %d; want the burst of 5, then 15 rejected", allowed, rejected)
 	}
-	// Another principal (here: another session) has a bucket of its own.
+	// A new session does not reset alice's bucket; another address has a bucket of its own.
+	if res := call(t, from("192.0.2.1"), "demo__echo", map[string]any{"text": "x"}); gatewayErrorCode(res) != "rate_limited" {
+		t.Errorf("a new session of alice's was not limited: %s", text(res))
+	}
 	if res := call(t, bob, "demo__echo", map[string]any{"text": "x"}); res.IsError {
 		t.Errorf("bob was limited by alice's calls: %s", text(res))
 	}

@@ -47,7 +47,8 @@ func Fingerprint(issuer, subject string) string {
 	if issuer == "" && subject == "" {
 		return Anonymous
 	}
-	sum := sha256.Sum256([]byte(issuer + "\x00" + subject))
+	// The issuer's length first: no issuer and subject run together into another pair.
+	sum := sha256.Sum256([]byte(fmt.Sprintf("%d:%s%s", len(issuer), issuer, subject)))
 	return hex.EncodeToString(sum[:16])
 }
 
