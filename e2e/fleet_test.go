@@ -255,7 +255,7 @@ func TestSessionKeyRotation(t *testing.T) {
 }
 
 // rssKiB reads a process's resident set size.
-func rssKiB(t *testing.T, pid int) int {
+func rssKiB(t testing.TB, pid int) int {
 	t.Helper()
 	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {

@@ -88,7 +88,7 @@ http {
 // startBalancer runs nginx on a free loopback port in front of backends (host:port each) until
 // the test ends, and returns its base URL ("http://127.0.0.1:PORT"). Its error log is printed if
 // the test fails.
-func startBalancer(t *testing.T, backends []string) (url string) {
+func startBalancer(t testing.TB, backends []string) (url string) {
 	t.Helper()
 	if len(backends) == 0 {
 		t.Fatal("startBalancer: no backends")

@@ -345,7 +345,11 @@ func (h *sessionHTTP) listen(w http.ResponseWriter, r *http.Request) {
 	}
 	sess := newClientSession(t, h.opts.State)
 	sess.key = fmt.Sprintf("%s/%d", t.ID, h.streamSeq.Add(1))
-	st := h.streams.open(sess)
+	owner := t.Principal
+	if owner == sessions.Anonymous {
+		owner = principalKey(r.Context()) // anonymous callers are told apart by address
+	}
+	st := h.streams.open(sess, owner)
 	if st == nil {
 		w.Header().Set("Retry-After", "1")
 		http.Error(w, "shutting down: connect to another replica", http.StatusServiceUnavailable)

@@ -14,13 +14,14 @@ type streams struct {
 	perPrincipal int
 
 	mu          sync.Mutex
-	byPrincipal map[string][]*stream // oldest first
+	byPrincipal map[string][]*stream // by owner, oldest first
 	closed      bool                 // draining: no stream opens, every open one is closed
 }
 
 // stream is one open GET stream.
 type stream struct {
 	session *clientSession
+	owner   string // whose cap it counts against
 	done    chan struct{} // closed to end the stream (cap reached, draining)
 	once    sync.Once
 }
@@ -31,16 +32,16 @@ func newStreams(perPrincipal int) *streams {
 	return &streams{perPrincipal: max(perPrincipal, 1), byPrincipal: map[string][]*stream{}}
 }
 
-// open adds a stream of session, ending the principal's oldest when it has too many. It
-// returns nil while draining.
-func (t *streams) open(session *clientSession) *stream {
-	st := &stream{session: session, done: make(chan struct{})}
+// open adds a stream of session owned by owner (the principal; for anonymous callers their
+// address), ending the owner's oldest when it has too many. It returns nil while draining.
+func (t *streams) open(session *clientSession, owner string) *stream {
+	st := &stream{session: session, owner: owner, done: make(chan struct{})}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.closed {
 		return nil
 	}
-	p := session.ticket.Principal
+	p := owner
 	list := append(t.byPrincipal[p], st)
 	for len(list) > t.perPrincipal {
 		list[0].end()
@@ -55,7 +56,7 @@ func (t *streams) close(st *stream) {
 	st.end()
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	p := st.session.ticket.Principal
+	p := st.owner
 	list := t.byPrincipal[p]
 	for i, s := range list {
 		if s == st {

@@ -21,9 +21,9 @@ func ended(st *stream) bool {
 
 func TestStreamsPerPrincipalAreCappedOldestFirst(t *testing.T) {
 	tbl := newStreams(2)
-	first, second := tbl.open(streamOf("alice", "s1")), tbl.open(streamOf("alice", "s2"))
-	bob := tbl.open(streamOf("bob", "s3"))
-	third := tbl.open(streamOf("alice", "s4"))
+	first, second := tbl.open(streamOf("alice", "s1"), "alice"), tbl.open(streamOf("alice", "s2"), "alice")
+	bob := tbl.open(streamOf("bob", "s3"), "bob")
+	third := tbl.open(streamOf("alice", "s4"), "alice")
 	if !ended(first) {
 		t.Error("alice's oldest stream is still open past her cap of 2")
 	}
@@ -41,7 +41,7 @@ func TestStreamsPerPrincipalAreCappedOldestFirst(t *testing.T) {
 
 func TestEndingASessionEndsItsStreams(t *testing.T) {
 	tbl := newStreams(16)
-	a1, a2, other := tbl.open(streamOf("p", "a")), tbl.open(streamOf("p", "a")), tbl.open(streamOf("p", "b"))
+	a1, a2, other := tbl.open(streamOf("p", "a"), "p"), tbl.open(streamOf("p", "a"), "p"), tbl.open(streamOf("p", "b"), "p")
 	if tbl.notesOf("a") == nil || tbl.notesOf("zzz") != nil {
 		t.Error("notesOf does not find the session's stream, or finds one for a session with none")
 	}
@@ -53,12 +53,12 @@ func TestEndingASessionEndsItsStreams(t *testing.T) {
 
 func TestDrainingClosesStreamsAndRefusesNewOnes(t *testing.T) {
 	tbl := newStreams(16)
-	open := tbl.open(streamOf("p", "a"))
+	open := tbl.open(streamOf("p", "a"), "p")
 	tbl.closeAll()
 	if !ended(open) {
 		t.Error("an open stream survived closeAll")
 	}
-	if tbl.open(streamOf("p", "b")) != nil {
+	if tbl.open(streamOf("p", "b"), "p") != nil {
 		t.Error("a stream opened while draining")
 	}
 }
