@@ -74,8 +74,9 @@ type Sessions struct {
 	PreviousKeys []string `yaml:"previous_keys"`
 	// MaxAge is how long a session lives after initialize. Default 24h.
 	MaxAge Duration `yaml:"max_age"`
-	// MaxStreamsPerPrincipal caps the open GET streams of one principal on one replica; the
-	// oldest is closed when a new one would exceed it. Default 16.
+	// MaxStreamsPerPrincipal caps the open GET streams of one principal (anonymous callers: one
+	// client address) on one replica; the oldest is closed when a new one would exceed it.
+	// Default 16.
 	MaxStreamsPerPrincipal int `yaml:"max_streams_per_principal"`
 	// StateEntries bounds the in-process session state (log levels, subscriptions, ended
 	// sessions) when Redis is not configured. Default 100000.
