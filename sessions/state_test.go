@@ -76,6 +76,36 @@ func TestStateBoundsSubscriptions(t *testing.T) {
 	})
 }
 
+// TestAnEndedSessionIsEndedOnEveryReplica: two replicas' states on one Redis; a session that
+// one ends is ended for the other at once, though the other had just answered "not ended".
+func TestAnEndedSessionIsEndedOnEveryReplica(t *testing.T) {
+	srv := redistest.Start(t)
+	newState := func() *RedisState {
+		rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
+		t.Cleanup(func() { rdb.Close() })
+		return NewRedisState(rdb, time.Second)
+	}
+	one, two := newState(), newState()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go two.Updates(ctx, func(string) {})
+	time.Sleep(200 * time.Millisecond) // two is subscribed
+	if ended, _ := two.Ended(ctx, "s"); ended {
+		t.Fatal("ended before End")
+	}
+	must(t, one.End(ctx, "s", time.Now().Add(time.Hour)))
+	eventually := time.Now().Add(500 * time.Millisecond) // well inside the second two may reuse its answer
+	for {
+		if ended, _ := two.Ended(ctx, "s"); ended {
+			return
+		}
+		if time.Now().After(eventually) {
+			t.Fatal("the other replica still serves the ended session")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 func TestStateForgetsAtExpiry(t *testing.T) {
 	states(t, func(t *testing.T, s State) {
 		ctx := context.Background()
@@ -143,5 +173,24 @@ func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// BenchmarkEnded is the session-state cost every 2025-era request pays: "was this session
+// ended?", in process and in a real redis-server on loopback.
+func BenchmarkEnded(b *testing.B) {
+	srv := redistest.Start(b)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	b.Cleanup(func() { rdb.Close() })
+	for name, s := range map[string]State{"memory": NewMemoryState(100_000), "redis": NewRedisState(rdb, time.Second)} {
+		b.Run(name, func(b *testing.B) {
+			ctx := context.Background()
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := s.Ended(ctx, "a-session-id"); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
