@@ -37,14 +37,23 @@ export const options = {
   // The smoke scenario runs in `make test`: it judges errors only, never times (this machine is
   // shared with the gateway and the upstreams). The others add latency thresholds.
   thresholds: SCENARIO === 'smoke'
-    ? { mcp_errors: ['rate==0'], checks: ['rate==1'] }
+    ? { mcp_errors: ['rate==0'], checks: ['rate==1'], http_req_failed: ['rate==0'] }
     : { mcp_errors: ['rate<0.01'], http_req_failed: ['rate<0.01'], 'http_req_duration{call:tool}': ['p(95)<50', 'p(99)<200'] },
 };
 
 const baseHeaders = { 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream' };
 
-// parse reads a JSON-RPC response from a JSON body or from the last data event of an SSE body.
+// parse reads a JSON-RPC response from a JSON body or from the last data event of an SSE body;
+// null for anything else (an HTTP error's text), which the caller counts as an error.
 function parse(res) {
+  try {
+    return parseMessage(res);
+  } catch (e) {
+    return null;
+  }
+}
+
+function parseMessage(res) {
   const type = res.headers['Content-Type'] || '';
   if (type.startsWith('text/event-stream')) {
     const lines = String(res.body).split('\n').filter((l) => l.startsWith('data:'));
