@@ -103,6 +103,13 @@ func TestParseReportsEveryError(t *testing.T) {
 		{"redis none", "cache: {redis: {password: x}}\nupstreams: [{name: a, url: http://h/mcp}]", []string{"cache.redis.address: required"}},
 		{"redis cluster db", "cache: {redis: {addresses: ['h:1', 'bad'], db: 2}}\nupstreams: [{name: a, url: http://h/mcp}]", []string{`cache.redis.addresses[1]: want host:port`, "cache.redis.db: a cluster has only database 0"}},
 		{"sentinel without sentinels", "cache: {redis: {address: 'h:1', master_name: m}}\nupstreams: [{name: a, url: http://h/mcp}]", []string{"cache.redis.master_name: needs addresses"}},
+		{"top-level redis address", "redis: {address: nowhere}\nupstreams: [{name: a, url: http://h/mcp}]", []string{`redis.address: want host:port`}},
+		{"redis twice", "redis: {address: 'h:1'}\ncache: {redis: {address: 'h:2'}}\nupstreams: [{name: a, url: http://h/mcp}]", []string{"cache.redis: the top-level redis is set too"}},
+		{"session key size", "sessions: {key: c2hvcnQ=}\nupstreams: [{name: a, url: http://h/mcp}]", []string{"sessions.key: want base64 of 32 bytes, got 5 bytes"}},
+		{"session key not base64", "sessions: {key: '!!'}\nupstreams: [{name: a, url: http://h/mcp}]", []string{"sessions.key: not base64"}},
+		{"previous keys without a key", "sessions: {previous_keys: [AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=]}\nupstreams: [{name: a, url: http://h/mcp}]", []string{"sessions.previous_keys: needs sessions.key"}},
+		{"session limits", "sessions: {max_streams_per_principal: -1, state_entries: -5, replica_address: nowhere, max_age: never}\nupstreams: [{name: a, url: http://h/mcp}]", []string{"sessions.max_streams_per_principal: want at least 1", "sessions.state_entries: want at least 1", "sessions.replica_address: want host:port", "sessions.max_age: want a positive duration"}},
+		{"trusted proxies", "trusted_proxies: [10.0.0.0/8, 10.1.2.3, nonsense]\nupstreams: [{name: a, url: http://h/mcp}]", []string{"trusted_proxies[1]: want a CIDR", "trusted_proxies[2]: want a CIDR"}},
 		{"oauth2 incomplete", "upstreams: [{name: a, url: http://h/mcp, oauth2: {token_url: nope}}]", []string{`upstreams[0].oauth2.token_url: want an http`, "upstreams[0].oauth2.client_id: required"}},
 		{"oauth2 on command", "upstreams: [{name: a, command: [x], oauth2: {token_url: http://idp/token, client_id: c}}]", []string{"upstreams[0].oauth2: only for a url upstream"}},
 		{"oauth2 and an Authorization header", "upstreams: [{name: a, url: http://h/mcp, headers: {Authorization: x}, oauth2: {token_url: http://idp/token, client_id: c}}]", []string{"upstreams[0].oauth2: conflicts with headers.Authorization"}},
@@ -157,5 +164,22 @@ func TestLoadMissingFile(t *testing.T) {
 	_, err := Load(filepath.Join(t.TempDir(), "absent.yaml"))
 	if !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("want not-exist, got %v", err)
+	}
+}
+
+func TestSessionsAndRedisDefaults(t *testing.T) {
+	key := "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+	cfg, err := Parse([]byte("sessions: {key: "+key+"}\ncache: {redis: {address: 'h:1'}}\nupstreams: [{name: a, url: http://h/mcp}]"), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Redis == nil || cfg.Redis.Address != "h:1" || cfg.Redis.Timeout.D() != 100*time.Millisecond {
+		t.Errorf("cache.redis is not the gateway's Redis: %+v", cfg.Redis)
+	}
+	if cfg.Sessions.MaxAge.D() != 24*time.Hour || cfg.Sessions.MaxStreamsPerPrincipal != 16 || cfg.Sessions.StateEntries != 100_000 {
+		t.Errorf("session defaults: %+v", cfg.Sessions)
+	}
+	if k, err := DecodeSessionKey(cfg.Sessions.Key); err != nil || len(k) != SessionKeySize {
+		t.Errorf("the key does not decode to %d bytes: %v", SessionKeySize, err)
 	}
 }
