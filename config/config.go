@@ -58,6 +58,9 @@ type Config struct {
 	// TrustedProxies are the CIDRs whose X-Forwarded-For is believed: anonymous callers are rate
 	// limited per client address, and behind such a proxy that address is the one it forwarded.
 	TrustedProxies []string `yaml:"trusted_proxies"`
+	// Credentials are named credentials toward upstreams (token exchange), referred to by
+	// upstreams[].credentials and by Consul services' mcp_credentials meta.
+	Credentials map[string]Credential `yaml:"credentials"`
 
 	// redisKey is where the Redis setting was written ("redis" or "cache.redis"), for errors.
 	redisKey string
@@ -123,6 +126,9 @@ type Upstream struct {
 	// OAuth2 gets the gateway's own token for this upstream with the client-credentials grant
 	// (cached and refreshed before it expires). Only for url upstreams.
 	OAuth2 *OAuth2 `yaml:"oauth2"`
+	// Credentials names an entry of the top-level credentials: each call carries a token of
+	// the calling user for this upstream. Only for streamable-http url upstreams.
+	Credentials string `yaml:"credentials"`
 }
 
 // OAuth2 configures the client-credentials grant (RFC 6749 section 4.4).

@@ -239,6 +239,7 @@ func (c *Config) validate() Errors {
 		}
 	}
 	errs = append(errs, c.Sessions.validate()...)
+	errs = append(errs, c.validateCredentials()...)
 	for i, cidr := range c.TrustedProxies {
 		if _, err := netip.ParsePrefix(cidr); err != nil {
 			fail(fmt.Sprintf("trusted_proxies[%d]", i), "want a CIDR like 10.0.0.0/8, got %q", cidr)
