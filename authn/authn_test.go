@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -126,6 +127,41 @@ func TestTokens(t *testing.T) {
 	}
 }
 
+// TestRefusalReasons: every refusal is told why, for the audit log and the metric; never the token.
+func TestRefusalReasons(t *testing.T) {
+	t.Parallel()
+	iss, _, v := newAuth(t)
+	var got []string
+	a := NewAuthenticator(v, AuthenticatorConfig{PublicURL: "https://gw.example.test", Resource: audience, Issuer: iss.URL, RequiredScopes: []string{"mcp"},
+		Refused: func(r *http.Request, status int, reason string) {
+			got = append(got, fmt.Sprintf("%d %s %v", status, reason, PrincipalFrom(r.Context()) != nil))
+		}})
+	h := a.Wrap(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	good := func() map[string]any { return iss.Claims("alice", audience, "mcp") }
+	with := func(change func(map[string]any)) string {
+		c := good()
+		change(c)
+		return iss.Sign("rsa-1", c)
+	}
+	for _, tc := range []struct{ target, authz, want string }{
+		{"/mcp", "", "401 missing_token false"},
+		{"/mcp", "Basic YWxpY2U6c2VjcmV0", "401 malformed_token false"},
+		{"/mcp", "Bearer not-a-jwt", "401 malformed_token false"},
+		{"/mcp?access_token=x", "", "401 token_in_url false"},
+		{"/mcp", "Bearer " + tamper(iss.Sign("rsa-1", good())), "401 bad_signature false"},
+		{"/mcp", "Bearer " + with(func(c map[string]any) { c["exp"] = time.Now().Add(-time.Minute).Unix() }), "401 expired_token false"},
+		{"/mcp", "Bearer " + with(func(c map[string]any) { c["aud"] = "https://other.example.test" }), "401 wrong_audience false"},
+		{"/mcp", "Bearer " + with(func(c map[string]any) { c["iss"] = "https://evil.example.test" }), "401 invalid_token false"},
+		{"/mcp", "Bearer " + with(func(c map[string]any) { c["scope"] = "other" }), "403 insufficient_scope true"},
+	} {
+		got = nil
+		do(h, tc.target, tc.authz)
+		if len(got) != 1 || got[0] != tc.want {
+			t.Errorf("%s %.40s: refused %v, want [%s]", tc.target, tc.authz, got, tc.want)
+		}
+	}
+}
+
 func tamper(jwt string) string {
 	parts := strings.Split(jwt, ".")
 	claims, _ := base64.RawURLEncoding.DecodeString(parts[1])
@@ -226,10 +262,10 @@ func TestMetadata(t *testing.T) {
 
 func TestPolicies(t *testing.T) {
 	t.Parallel()
-	pols := Policies{
+	pols := &Rules{Separator: "__", Policies: Policies{
 		{Scope: "weather:read", Allow: globs(t, "weather__*", "clock__now")},
 		{Claims: map[string]string{"groups": "analysts"}, Allow: globs(t, "sql__*")},
-	}
+	}}
 	alice := &Principal{Scopes: []string{"mcp", "weather:read"}}
 	bob := &Principal{Scopes: []string{"mcp"}, Claims: map[string]json.RawMessage{"groups": json.RawMessage(`["staff","analysts"]`)}}
 	carol := &Principal{Scopes: []string{"mcp"}}
@@ -246,6 +282,50 @@ func TestPolicies(t *testing.T) {
 	for _, tc := range tests {
 		if got := pols.Allows(tc.who, tc.tool); got != tc.want {
 			t.Errorf("%+v may use %s: got %v, want %v", tc.who, tc.tool, got, tc.want)
+		}
+	}
+}
+
+func TestDefaultPolicyDeny(t *testing.T) {
+	t.Parallel()
+	rules := &Rules{Separator: "__", DenyUnmatched: true, Policies: Policies{{Scope: "weather:read", Allow: globs(t, "weather__*")}}}
+	carol := &Principal{Scopes: []string{"mcp"}}
+	if rules.Allows(carol, "weather__forecast") || rules.ResourceView(carol)("weather", "weather+file:///a") {
+		t.Error("default_policy deny: a principal no policy matches sees something")
+	}
+	if rules.ViewKey(carol) != "none" {
+		t.Errorf("view key %q, want none", rules.ViewKey(carol))
+	}
+	if !rules.Allows(nil, "anything") {
+		t.Error("auth off must see everything")
+	}
+}
+
+func TestResourceView(t *testing.T) {
+	t.Parallel()
+	rules := &Rules{Separator: "__", Policies: Policies{
+		{Scope: "whole", Allow: globs(t, "everything__*")},
+		{Scope: "tools-only", Allow: globs(t, "everything__echo", "everything__?")},
+		{Scope: "some", Allow: globs(t, "fx__echo"), AllowResources: glob.CompileURIList([]string{"everything+demo://resource/static/*"})},
+		{Scope: "wide", Allow: globs(t, "*")},
+	}}
+	who := func(scope string) *Principal { return &Principal{Scopes: []string{scope}} }
+	for _, tc := range []struct {
+		scope, namespace, uri string
+		want                  bool
+	}{
+		{"whole", "everything", "everything+demo://resource/1", true},
+		{"whole", "fx", "fx+file:///x", false},
+		{"tools-only", "everything", "everything+demo://resource/1", false},
+		{"some", "everything", "everything+demo://resource/static/document/1", true},
+		{"some", "everything", "everything+demo://resource/dynamic/1", false},
+		{"some", "fx", "fx+file:///x", false},
+		{"wide", "anything", "anything+x://y", true},
+		{"wide", "", "x://y", true},
+		{"whole", "", "x://y", false},
+	} {
+		if got := rules.ResourceView(who(tc.scope))(tc.namespace, tc.uri); got != tc.want {
+			t.Errorf("%s reading %s (namespace %q): %v, want %v", tc.scope, tc.uri, tc.namespace, got, tc.want)
 		}
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+
+	"github.com/coreos/go-oidc/v3/oidc"
 )
 
 // Authenticator is the HTTP layer of authentication: it answers what the MCP authorization spec
@@ -17,6 +19,7 @@ type Authenticator struct {
 	// metadataURL is where clients find the protected resource metadata (RFC 9728).
 	metadataURL string
 	metadata    []byte
+	refused     func(r *http.Request, status int, reason string)
 }
 
 // AuthenticatorConfig configures an Authenticator.
@@ -31,7 +34,22 @@ type AuthenticatorConfig struct {
 	RequiredScopes []string
 	// ScopesSupported are advertised in the metadata, in addition to the required ones.
 	ScopesSupported []string
+	// Refused, if not nil, is told of every request refused with 401 or 403 and why (one of
+	// the Refusal constants); never the token.
+	Refused func(r *http.Request, status int, reason string)
 }
+
+// Why a request was refused: the reasons in the audit log and the refusals metric.
+const (
+	RefusalMissingToken      = "missing_token"
+	RefusalMalformedToken    = "malformed_token"
+	RefusalTokenInURL        = "token_in_url"
+	RefusalExpiredToken      = "expired_token"
+	RefusalWrongAudience     = "wrong_audience"
+	RefusalBadSignature      = "bad_signature"
+	RefusalInvalidToken      = "invalid_token"
+	RefusalInsufficientScope = "insufficient_scope"
+)
 
 // NewAuthenticator returns an Authenticator verifying tokens with v.
 func NewAuthenticator(v *Verifier, cfg AuthenticatorConfig) *Authenticator {
@@ -49,6 +67,7 @@ func NewAuthenticator(v *Verifier, cfg AuthenticatorConfig) *Authenticator {
 		"resource_name":            "Switchboard MCP gateway",
 	})
 	return &Authenticator{
+		refused:        cfg.Refused,
 		verifier:       v,
 		requiredScopes: cfg.RequiredScopes,
 		metadataURL:    strings.TrimSuffix(cfg.PublicURL, "/") + MetadataPath + "/mcp",
@@ -78,14 +97,17 @@ func (a *Authenticator) wrap(next http.Handler, required []string) http.Handler 
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Query().Has("access_token") {
 			// RFC 6750 allows it; the MCP authorization spec forbids it: URLs end up in logs.
+			a.refuse(r, http.StatusUnauthorized, RefusalTokenInURL)
 			a.challenge(w, required, http.StatusUnauthorized, "invalid_request", "send the token in the Authorization header, not the URL")
 			return
 		}
 		token, ok := ParseBearer(r.Header.Get("Authorization"))
 		if !ok {
 			if r.Header.Get("Authorization") == "" {
+				a.refuse(r, http.StatusUnauthorized, RefusalMissingToken)
 				a.challenge(w, required, http.StatusUnauthorized, "", "")
 			} else {
+				a.refuse(r, http.StatusUnauthorized, RefusalMalformedToken)
 				a.challenge(w, required, http.StatusUnauthorized, "invalid_token", "the Authorization header is not a Bearer token")
 			}
 			return
@@ -97,17 +119,43 @@ func (a *Authenticator) wrap(next http.Handler, required []string) http.Handler 
 			http.Error(w, "authentication is not available yet: "+a.verifier.NotReadyReason(), http.StatusServiceUnavailable)
 			return
 		case err != nil:
+			a.refuse(r, http.StatusUnauthorized, refusalOf(err))
 			a.challenge(w, required, http.StatusUnauthorized, "invalid_token", "the token is invalid, expired, or not for this resource")
 			return
 		}
 		for _, s := range required {
 			if !p.HasScope(s) {
+				a.refuse(r.WithContext(WithPrincipal(r.Context(), p)), http.StatusForbidden, RefusalInsufficientScope)
 				a.challenge(w, required, http.StatusForbidden, "insufficient_scope", "the token lacks a required scope")
 				return
 			}
 		}
 		next.ServeHTTP(w, r.WithContext(WithPrincipal(r.Context(), p)))
 	})
+}
+
+func (a *Authenticator) refuse(r *http.Request, status int, reason string) {
+	if a.refused != nil {
+		a.refused(r, status, reason)
+	}
+}
+
+// refusalOf names why Verify refused a token. go-oidc's errors are told apart by type where it
+// has one and by its wording otherwise (pinned by TestRefusalReasons).
+func refusalOf(err error) string {
+	var expired *oidc.TokenExpiredError
+	msg := err.Error()
+	switch {
+	case errors.As(err, &expired), strings.Contains(msg, "expired at"):
+		return RefusalExpiredToken
+	case strings.Contains(msg, "expected audience"):
+		return RefusalWrongAudience
+	case strings.Contains(msg, "failed to verify signature"), strings.Contains(msg, "failed to verify id token signature"):
+		return RefusalBadSignature
+	case strings.Contains(msg, "malformed"):
+		return RefusalMalformedToken
+	}
+	return RefusalInvalidToken
 }
 
 // challenge answers with a WWW-Authenticate header per RFC 6750 and the MCP authorization spec,

@@ -32,6 +32,9 @@ type Record struct {
 	ClientID  string
 	Session   string // the MCP session, when there is one
 	RequestID string // the HTTP request's X-Request-Id, when the call came over HTTP
+	// Method is the MCP method when it is not tools/call (a refused prompts/get, resources/read,
+	// ...); Tool then names the prompt or resource.
+	Method string
 	// Reason says why a request was refused before it became a call (OutcomeSessionRefused).
 	Reason string
 	// Args are the call's arguments as the client sent them: for ArgsHash, never to be kept.
@@ -49,6 +52,16 @@ func (r Record) ArgsHash() string {
 	return hex.EncodeToString(sum[:8])
 }
 
+// IsCall reports whether r is a tools/call that reached the router's pipeline, rather than a
+// request refused before it (authentication, session) or another method (Method set).
+func (r Record) IsCall() bool {
+	switch r.Outcome {
+	case OutcomeUnauthenticated, OutcomeForbidden, OutcomeSessionRefused:
+		return false
+	}
+	return r.Method == ""
+}
+
 // Observer is told of every finished call. It must be safe for concurrent use and return fast.
 type Observer interface {
 	ObserveCall(Record)
@@ -61,6 +74,13 @@ const (
 	OutcomeJSONRPCError = "jsonrpc_error"
 	OutcomeUnknownTool  = "unknown_tool"
 	OutcomeCancelled    = "cancelled"
+	// OutcomeUnauthenticated (HTTP 401) and OutcomeForbidden (403, a missing scope): refused
+	// before the request reached MCP; Reason says why (authn's Refusal constants).
+	OutcomeUnauthenticated = "unauthenticated"
+	OutcomeForbidden       = "forbidden"
+	// OutcomeNotAllowed: a tool, prompt or resource that exists but is outside the caller's
+	// view; the caller was answered as if it did not exist.
+	OutcomeNotAllowed = "not_allowed"
 	// OutcomeSessionRefused: a request whose session id was tampered, expired, ended or
 	// another principal's; it got HTTP 404 and never became a call.
 	OutcomeSessionRefused = "session_refused"

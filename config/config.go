@@ -204,16 +204,23 @@ type Auth struct {
 	AdminScope string `yaml:"admin_scope"`
 	// ClockSkew is tolerated on token expiry and not-before. Default 30s, at most 5m.
 	ClockSkew Duration `yaml:"clock_skew"`
-	// Policies decide which tools a principal may use; the first match wins.
+	// Policies decide what a principal may see and use (tools, prompts, resources, templates,
+	// completions); the first match wins.
 	Policies []Policy `yaml:"policies"`
+	// DefaultPolicy is what a principal no policy matches gets: "allow" (everything, the
+	// default) or "deny" (nothing).
+	DefaultPolicy string `yaml:"default_policy"`
 }
 
 // Policy allows a set of tools to principals that match When.
 type Policy struct {
 	// When is the match condition.
 	When PolicyMatch `yaml:"when"`
-	// Allow lists exposed-name globs.
+	// Allow lists exposed-name globs: the tools and prompts they match; a glob that covers a
+	// whole namespace ("everything__*") also grants that upstream's resources and templates.
 	Allow []string `yaml:"allow"`
+	// AllowResources lists globs over exposed resource URIs and templates ('*' crosses '/').
+	AllowResources []string `yaml:"allow_resources"`
 }
 
 // PolicyMatch matches a principal by scope or by claim values.
@@ -380,6 +387,9 @@ func (c *Config) applyDefaults() {
 	if c.Auth.Mode == "" {
 		c.Auth.Mode = AuthNone
 	}
+	if c.Auth.DefaultPolicy == "" {
+		c.Auth.DefaultPolicy = PolicyAllow
+	}
 	if c.Auth.AdminScope == "" {
 		c.Auth.AdminScope = "switchboard:admin"
 	}
@@ -441,6 +451,12 @@ func (c *Config) applyDefaults() {
 const (
 	TransportStreamableHTTP = "streamable-http"
 	TransportSSE            = "sse"
+)
+
+// Default policies.
+const (
+	PolicyAllow = "allow"
+	PolicyDeny  = "deny"
 )
 
 // Auth modes.

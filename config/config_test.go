@@ -183,3 +183,31 @@ func TestSessionsAndRedisDefaults(t *testing.T) {
 		t.Errorf("the key does not decode to %d bytes: %v", SessionKeySize, err)
 	}
 }
+
+func TestWarningsNameAPolicyThatCanNeverMatch(t *testing.T) {
+	cfg, err := Parse([]byte(`
+auth:
+  mode: oidc
+  issuer: https://idp
+  audience: gw
+  default_policy: deny
+  policies:
+    - {when: {scope: a}, allow: [x__*]}
+    - {when: {scope: a, claim: {groups: g}}, allow: [y__*]}
+    - {when: {scope: b}, allow: [z__*], allow_resources: ["z+file:///*"]}
+upstreams: [{name: a, url: http://h/mcp}]
+`), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws := cfg.Warnings()
+	if len(ws) != 1 || ws[0].Path != "auth.policies[1]" || !strings.Contains(ws[0].Msg, "auth.policies[0]") {
+		t.Errorf("warnings %v, want one naming auth.policies[1] shadowed by [0]", ws)
+	}
+	if cfg.Auth.DefaultPolicy != PolicyDeny || len(cfg.Auth.Policies[2].AllowResources) != 1 {
+		t.Errorf("default_policy %q, allow_resources %v", cfg.Auth.DefaultPolicy, cfg.Auth.Policies[2].AllowResources)
+	}
+	if _, err := Parse([]byte("auth: {default_policy: maybe}\nupstreams: [{name: a, url: http://h/mcp}]"), func(string) (string, bool) { return "", false }); err == nil || !strings.Contains(err.Error(), "auth.default_policy") {
+		t.Errorf("a bad default_policy: %v", err)
+	}
+}

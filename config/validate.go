@@ -180,14 +180,18 @@ func (c *Config) validate() Errors {
 		if pol.When.Scope == "" && len(pol.When.Claim) == 0 {
 			fail(p+".when", "set scope or claim")
 		}
-		if len(pol.Allow) == 0 {
-			fail(p+".allow", "list at least one tool name or glob")
+		if len(pol.Allow) == 0 && len(pol.AllowResources) == 0 {
+			fail(p+".allow", "list at least one tool name or glob (or allow_resources)")
 		}
 		for j, g := range pol.Allow {
 			if err := checkGlob(g); err != nil {
 				fail(fmt.Sprintf("%s.allow[%d]", p, j), "%v", err)
 			}
 		}
+	}
+
+	if c.Auth.DefaultPolicy != PolicyAllow && c.Auth.DefaultPolicy != PolicyDeny {
+		fail("auth.default_policy", "want %q or %q, got %q", PolicyAllow, PolicyDeny, c.Auth.DefaultPolicy)
 	}
 
 	if c.Limits.Default != nil {
@@ -367,4 +371,34 @@ func (s Sessions) validate() Errors {
 		}
 	}
 	return errs
+}
+
+// Warnings are what is valid but almost certainly not meant: `validate` prints them and the
+// gateway logs them at start.
+func (c *Config) Warnings() []FieldError {
+	var out []FieldError
+	for i, later := range c.Auth.Policies {
+		for j, earlier := range c.Auth.Policies[:i] {
+			if shadows(earlier.When, later.When) {
+				out = append(out, FieldError{Path: fmt.Sprintf("auth.policies[%d]", i),
+					Msg: fmt.Sprintf("can never match: auth.policies[%d] matches every principal it would (the first match wins)", j)})
+				break
+			}
+		}
+	}
+	return out
+}
+
+// shadows reports whether every principal that matches later also matches earlier: earlier
+// asks for no more than later does.
+func shadows(earlier, later PolicyMatch) bool {
+	if earlier.Scope != "" && earlier.Scope != later.Scope {
+		return false
+	}
+	for claim, value := range earlier.Claim {
+		if later.Claim[claim] != value {
+			return false
+		}
+	}
+	return true
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/switchboard-mcp/switchboard/admin"
 	"github.com/switchboard-mcp/switchboard/authn"
 	"github.com/switchboard-mcp/switchboard/cache"
+	"github.com/switchboard-mcp/switchboard/callrecord"
 	"github.com/switchboard-mcp/switchboard/config"
 	"github.com/switchboard-mcp/switchboard/registry"
 	"github.com/switchboard-mcp/switchboard/router"
@@ -59,8 +60,9 @@ type Gateway struct {
 	consul    *registry.Consul // nil without Consul
 	sources   *registry.Aggregator
 	verifier  *authn.Verifier // nil when auth is off
-	policies  atomic.Pointer[authn.Policies]
+	policies  atomic.Pointer[authn.Rules]
 	redis     redis.UniversalClient // nil when no Redis is configured
+	observer  callrecord.Observer   // metrics and audit: told of every call and refusal
 	responses *cache.Cache
 	router    *router.Router
 
@@ -89,6 +91,9 @@ func New(cfg *config.Config, opts Options) (_ *Gateway, err error) {
 	upstream.Version = opts.Version
 	if cfg.Auth.Mode == config.AuthNone && cfg.Auth.AllowUnauthenticated {
 		g.log.Warn("authentication is off (auth.mode: none, allow_unauthenticated: true): anyone who reaches " + cfg.Listen + " may call every tool")
+	}
+	for _, w := range cfg.Warnings() {
+		g.log.Warn("config: "+w.Msg, "key", w.Path)
 	}
 	if err := g.listen(cfg); err != nil {
 		return nil, err
@@ -128,6 +133,7 @@ func New(cfg *config.Config, opts Options) (_ *Gateway, err error) {
 	}
 	g.responses = newCache(cfg.Cache, g.redis, redisTimeout(cfg), g.log)
 	metrics, observer := g.observers(cfg)
+	g.observer = observer
 	rules, err := toolPolicy(cfg)
 	if err != nil {
 		return nil, err
@@ -141,6 +147,7 @@ func New(cfg *config.Config, opts Options) (_ *Gateway, err error) {
 		PageSize:      cfg.PageSize,
 		Version:       opts.Version,
 		View:          g.viewOf(),
+		ResourceView:  g.resourceViewOf(),
 		Policy:        rules,
 		Cache:         g.responses,
 		MaxEntryBytes: cfg.Cache.MaxEntryBytes,
@@ -229,8 +236,18 @@ func (g *Gateway) viewOf() func(context.Context) (string, func(string) bool) {
 		return nil
 	}
 	return func(ctx context.Context) (string, func(string) bool) {
-		ps, p := g.policies.Load(), authn.PrincipalFrom(ctx)
-		return ps.ViewKey(p), ps.View(p)
+		rules, p := g.policies.Load(), authn.PrincipalFrom(ctx)
+		return rules.ViewKey(p), rules.View(p)
+	}
+}
+
+// resourceViewOf is resource visibility per principal, like viewOf.
+func (g *Gateway) resourceViewOf() func(context.Context) func(namespace, uri string) bool {
+	if g.verifier == nil {
+		return nil
+	}
+	return func(ctx context.Context) func(string, string) bool {
+		return g.policies.Load().ResourceView(authn.PrincipalFrom(ctx))
 	}
 }
 

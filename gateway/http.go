@@ -25,6 +25,7 @@ func (g *Gateway) buildServers(cfg *config.Config, metrics *telemetry.Metrics) {
 		auth = authn.NewAuthenticator(g.verifier, authn.AuthenticatorConfig{
 			PublicURL: cfg.PublicURL, Resource: cfg.PublicURL, Issuer: cfg.Auth.Issuer,
 			RequiredScopes: cfg.Auth.RequiredScopes, ScopesSupported: policyScopes(cfg),
+			Refused: g.auditRefusal,
 		})
 	}
 

@@ -18,16 +18,17 @@ import (
 
 // policiesOf compiles the config's policies. The globs were validated with the config; an error
 // here means a config that skipped validation.
-func policiesOf(cfg *config.Config) (*authn.Policies, error) {
-	ps := authn.Policies{}
+func policiesOf(cfg *config.Config) (*authn.Rules, error) {
+	rules := &authn.Rules{DenyUnmatched: cfg.Auth.DefaultPolicy == config.PolicyDeny, Separator: cfg.Naming.Separator}
 	for i, p := range cfg.Auth.Policies {
 		allow, err := glob.CompileList(p.Allow)
 		if err != nil {
 			return nil, fmt.Errorf("auth.policies[%d].allow: %w", i, err)
 		}
-		ps = append(ps, authn.Policy{Scope: p.When.Scope, Claims: p.When.Claim, Allow: allow})
+		rules.Policies = append(rules.Policies, authn.Policy{Scope: p.When.Scope, Claims: p.When.Claim, Allow: allow,
+			AllowResources: glob.CompileURIList(p.AllowResources)})
 	}
-	return &ps, nil
+	return rules, nil
 }
 
 // toolPolicy is how the router gets limits and cache rules from the config, compiled once.

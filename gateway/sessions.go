@@ -1,9 +1,13 @@
 package gateway
 
 import (
+	"cmp"
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"time"
 
 	"github.com/switchboard-mcp/switchboard/authn"
@@ -40,15 +44,43 @@ func (g *Gateway) sessionOptions(cfg *config.Config, observer callrecord.Observe
 		ReplicaAddress:         self,
 		Principal:              principalFingerprint,
 		Refused: func(ctx context.Context, reason string) {
-			rec := callrecord.Record{Time: time.Now(), Outcome: callrecord.OutcomeSessionRefused, Reason: reason,
-				RequestID: middleware.RequestIDFrom(ctx)}
-			if p := authn.PrincipalFrom(ctx); p != nil {
-				rec.Subject, rec.ClientID = p.Subject, p.ClientID
-			}
+			rec := refusalRecord(ctx, callrecord.OutcomeSessionRefused, reason)
 			g.log.Warn("session id refused", "reason", reason, "subject", rec.Subject, "request_id", rec.RequestID)
 			observer.ObserveCall(rec)
 		},
 	}, nil
+}
+
+// refusalRecord is the record of a request refused before it became a call.
+func refusalRecord(ctx context.Context, outcome, reason string) callrecord.Record {
+	rec := callrecord.Record{Time: time.Now(), Outcome: outcome, Reason: reason,
+		RequestID: middleware.RequestIDFrom(ctx), Method: middleware.RPCMethodFrom(ctx)}
+	if p := authn.PrincipalFrom(ctx); p != nil {
+		rec.Subject, rec.ClientID = p.Subject, p.ClientID
+	}
+	return rec
+}
+
+// auditRefusal records a request authentication refused (401, 403), with the MCP method and
+// the name it asked for (read from the body, which the envelope check kept); never the token.
+func (g *Gateway) auditRefusal(r *http.Request, status int, reason string) {
+	outcome := callrecord.OutcomeUnauthenticated
+	if status == http.StatusForbidden {
+		outcome = callrecord.OutcomeForbidden
+	}
+	rec := refusalRecord(r.Context(), outcome, reason)
+	if r.Body != nil {
+		var msg struct {
+			Params struct {
+				Name string `json:"name"`
+				URI  string `json:"uri"`
+			} `json:"params"`
+		}
+		if body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20)); err == nil && json.Unmarshal(body, &msg) == nil {
+			rec.Tool = cmp.Or(msg.Params.Name, msg.Params.URI)
+		}
+	}
+	g.observer.ObserveCall(rec)
 }
 
 func newSealer(c config.Sessions) (*sessions.Sealer, error) {

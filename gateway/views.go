@@ -57,7 +57,7 @@ type ratelimitView struct {
 // catalogView is /admin/catalog: the upstreams and every tool with its effective limit, cache
 // rule, and the policies (by index in auth.policies) whose allow list names it; a principal no
 // policy matches may call every tool.
-func catalogView(rt *router.Router, m *upstream.Manager, ps *authn.Policies) any {
+func catalogView(rt *router.Router, m *upstream.Manager, rules *authn.Rules) any {
 	tools := []toolView{}
 	for _, e := range rt.Catalog().Entries() {
 		v := toolView{Name: string(e.Name), Upstream: string(e.Upstream), Tool: e.Tool, Idempotent: e.Idempotent, Policies: []int{}}
@@ -67,7 +67,7 @@ func catalogView(rt *router.Router, m *upstream.Manager, ps *authn.Policies) any
 		if e.Cache != nil {
 			v.CacheTTL, v.CacheShare = e.Cache.TTL.String(), e.Cache.Shared
 		}
-		for i, p := range *ps {
+		for i, p := range rules.Policies {
 			if p.Allow.Match(string(e.Name)) {
 				v.Policies = append(v.Policies, i)
 			}

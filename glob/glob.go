@@ -25,6 +25,7 @@ const (
 	exact
 	prefix
 	general
+	anyRun // CompileURI: '*' crosses '/'
 )
 
 // Compile parses a glob; the error says what is wrong with it.
@@ -64,6 +65,8 @@ func (p Pattern) Match(name string) bool {
 	case general:
 		ok, _ := path.Match(p.text, name)
 		return ok
+	case anyRun:
+		return matchAnyRun(p.text, name)
 	}
 	return false
 }
@@ -138,4 +141,50 @@ func (r *Rules[V]) Match(name string) (V, bool) {
 		}
 	}
 	return zero, false
+}
+
+// CompileURI parses a glob over resource URIs: '*' matches any run of characters, '/'
+// included (a URI's path is not a file name), and '?' any one character; everything else is
+// literal. Unlike Compile, there are no classes, so nothing in a URI can make it malformed.
+func CompileURI(g string) Pattern {
+	if !strings.ContainsAny(g, "*?") {
+		return Pattern{text: g, kind: exact, lit: g}
+	}
+	return Pattern{text: g, kind: anyRun}
+}
+
+// CompileURIList is CompileURI for every glob.
+func CompileURIList(globs []string) List {
+	out := make(List, 0, len(globs))
+	for _, g := range globs {
+		out = append(out, CompileURI(g))
+	}
+	return out
+}
+
+// matchAnyRun matches name against pattern p of CompileURI: the classic two-pointer walk,
+// which backtracks only to the last '*', so it is linear in practice and never exponential.
+func matchAnyRun(p, name string) bool {
+	pi, ni := 0, 0
+	star, mark := -1, 0
+	for ni < len(name) {
+		switch {
+		case pi < len(p) && (p[pi] == '?' || p[pi] == name[ni]):
+			pi++
+			ni++
+		case pi < len(p) && p[pi] == '*':
+			star, mark = pi, ni
+			pi++
+		case star >= 0:
+			pi = star + 1
+			mark++
+			ni = mark
+		default:
+			return false
+		}
+	}
+	for pi < len(p) && p[pi] == '*' {
+		pi++
+	}
+	return pi == len(p)
 }

@@ -2,6 +2,7 @@ package glob
 
 import (
 	"path"
+	"strings"
 	"testing"
 )
 
@@ -72,6 +73,39 @@ func FuzzPattern(f *testing.F) {
 		want, _ := path.Match(g, name)
 		if p.Match(name) != want {
 			t.Fatalf("%q vs %q: %v, path.Match says %v", g, name, p.Match(name), want)
+		}
+	})
+}
+
+func TestURIPatterns(t *testing.T) {
+	for _, tc := range []struct {
+		glob, uri string
+		want      bool
+	}{
+		{"everything+demo://resource/*", "everything+demo://resource/static/document/1", true},
+		{"everything+demo://resource/*", "other+demo://resource/1", false},
+		{"*", "anything://at/all", true},
+		{"file:///docs/?.md", "file:///docs/a.md", true},
+		{"file:///docs/?.md", "file:///docs/ab.md", false},
+		{"a*b*c", "axxbyyc", true},
+		{"a*b*c", "axxbyy", false},
+		{"exact://one", "exact://one", true},
+		{"exact://one", "exact://one/more", false},
+		{"[not-a-class]", "[not-a-class]", true},
+	} {
+		if got := CompileURI(tc.glob).Match(tc.uri); got != tc.want {
+			t.Errorf("%q on %q: %v, want %v", tc.glob, tc.uri, got, tc.want)
+		}
+	}
+}
+
+func FuzzURIPattern(f *testing.F) {
+	f.Add("a*b?c", "axxbyc")
+	f.Fuzz(func(t *testing.T, g, uri string) {
+		p := CompileURI(g)
+		_ = p.Match(uri) // never panics, never loops
+		if !strings.ContainsAny(g, "*?") && p.Match(uri) != (g == uri) {
+			t.Fatalf("literal %q on %q", g, uri)
 		}
 	})
 }

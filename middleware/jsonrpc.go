@@ -2,6 +2,7 @@ package middleware
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -84,8 +85,26 @@ func JSONRPC(next http.Handler) http.Handler {
 			return
 		}
 		r.Body = readCloser{bytes.NewReader(body)}
-		next.ServeHTTP(w, r)
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), rpcMethodKey{}, methodOf(body))))
 	})
+}
+
+type rpcMethodKey struct{}
+
+// RPCMethodFrom returns the JSON-RPC method of the POST whose request ctx is ("" for a response,
+// or outside a POST).
+func RPCMethodFrom(ctx context.Context) string {
+	m, _ := ctx.Value(rpcMethodKey{}).(string)
+	return m
+}
+
+// methodOf reads the method of a well-formed message (CheckEnvelope passed), "" when it has none.
+func methodOf(body []byte) string {
+	var m struct {
+		Method string `json:"method"`
+	}
+	_ = json.Unmarshal(body, &m)
+	return m.Method
 }
 
 type readCloser struct{ *bytes.Reader }

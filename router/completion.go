@@ -16,19 +16,17 @@ type completions struct{ r *Router }
 
 func (c completions) CompletePromptArgument(ctx context.Context, name string, arg mcp.CompleteArgument, cctx mcp.CompleteContext) (*mcp.Completion, error) {
 	e := c.r.extras.Load().promptByName[name]
-	if e == nil {
+	if e == nil || !c.r.nameAllowed(ctx, name) { // outside the view: as if there were no such prompt
 		return nil, jsonRPCError(ctx, &upstream.RPCError{Code: mcp.INVALID_PARAMS, Message: "unknown prompt: " + name})
 	}
 	return c.complete(ctx, e.upstream, map[string]any{"type": "ref/prompt", "name": e.original}, arg, cctx)
 }
 
 func (c completions) CompleteResourceArgument(ctx context.Context, uri string, arg mcp.CompleteArgument, cctx mcp.CompleteContext) (*mcp.Completion, error) {
-	for _, e := range c.r.extras.Load().templates {
-		if e.exposed == uri {
-			return c.complete(ctx, e.upstream, map[string]any{"type": "ref/resource", "uri": e.original}, arg, cctx)
-		}
+	if e := c.r.extras.Load().templateByURI[uri]; e != nil && c.r.resourceAllowed(ctx, e) {
+		return c.complete(ctx, e.upstream, map[string]any{"type": "ref/resource", "uri": e.original}, arg, cctx)
 	}
-	return &mcp.Completion{Values: []string{}}, nil
+	return &mcp.Completion{Values: []string{}}, nil // an unknown template, or one outside the view
 }
 
 func (c completions) complete(ctx context.Context, up registry.ServiceName, ref map[string]any, arg mcp.CompleteArgument, cctx mcp.CompleteContext) (*mcp.Completion, error) {

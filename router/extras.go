@@ -45,6 +45,7 @@ type extraEntry struct {
 type extras struct {
 	prompts, resources, templates []*extraEntry // sorted by exposed
 	promptByName, resourceByURI   map[string]*extraEntry
+	templateByURI                 map[string]*extraEntry // by exposed URI template
 	json                          []byte // all three as clients see them, to detect changes
 }
 
@@ -52,7 +53,7 @@ type extras struct {
 // contested name or URI, a later prompt is renamed with a hash suffix, a later resource or
 // template is left out (a URI cannot be renamed without breaking it). Both are logged.
 func buildExtras(listings []upstream.Listing, naming Naming, log *slog.Logger) *extras {
-	x := &extras{promptByName: map[string]*extraEntry{}, resourceByURI: map[string]*extraEntry{}}
+	x := &extras{promptByName: map[string]*extraEntry{}, resourceByURI: map[string]*extraEntry{}, templateByURI: map[string]*extraEntry{}}
 	templatesSeen := map[string]bool{}
 	for _, l := range listings { // sorted by upstream name: deterministic
 		for _, p := range l.Prompts {
@@ -83,7 +84,9 @@ func buildExtras(listings []upstream.Listing, naming Naming, log *slog.Logger) *
 				continue
 			}
 			templatesSeen[tmpl] = true
-			x.templates = append(x.templates, &extraEntry{exposed: tmpl, upstream: l.Name, namespace: l.Namespace, original: t.Name, raw: t.Raw})
+			e := &extraEntry{exposed: tmpl, upstream: l.Name, namespace: l.Namespace, original: t.Name, raw: t.Raw}
+			x.templateByURI[tmpl] = e
+			x.templates = append(x.templates, e)
 		}
 	}
 	for _, list := range [][]*extraEntry{x.prompts, x.resources, x.templates} {

@@ -39,8 +39,13 @@ func (r *Router) callTool(ctx context.Context, req mcp.CallToolRequest) (res *mc
 		}()
 	}
 	entry, ok := r.lookup(req.Params.Name)
-	if !ok || !r.authorize(ctx, entry) {
+	switch {
+	case !ok:
 		rec.Outcome = callrecord.OutcomeUnknownTool
+		return nil, unknownTool(ctx, req.Params.Name)
+	case !r.authorize(ctx, entry):
+		// The same answer as for an unknown tool; the record says what it was.
+		rec.Outcome, rec.Tool, rec.Upstream = callrecord.OutcomeNotAllowed, string(entry.Name), string(entry.Upstream)
 		return nil, unknownTool(ctx, req.Params.Name)
 	}
 	rec.Tool, rec.Upstream, rec.Cacheable = string(entry.Name), string(entry.Upstream), entry.Cache != nil
@@ -61,7 +66,7 @@ func (r *Router) lookup(name string) (*Entry, bool) {
 }
 
 // authorize reports whether the caller in ctx may call e: whether e is in the caller's view.
-// mcp-go's tool filter hides the other tools already; this step does not rely on it.
+// mcp-go's tool filter hides the other tools from lists; calls are decided here.
 func (r *Router) authorize(ctx context.Context, e *Entry) bool {
 	if r.view == nil {
 		return true

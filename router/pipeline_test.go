@@ -142,8 +142,14 @@ func TestCallToolAuthorizes(t *testing.T) {
 			if slot.err == nil || *slot.err != want {
 				t.Errorf("answered %+v, want %+v", slot.err, want)
 			}
-			if len(obs.recs) != 1 || obs.recs[0].Outcome != callrecord.OutcomeUnknownTool || obs.recs[0].Tool != "" {
-				t.Errorf("recorded %+v, want one unknown_tool without a name", obs.recs)
+			// The client cannot tell the two apart; the record can: a tool that exists but is
+			// outside the view is a refusal (audited with its name), an unknown one is not.
+			wantOutcome, wantTool := callrecord.OutcomeUnknownTool, ""
+			if tc.name == "known, outside the view" {
+				wantOutcome, wantTool = callrecord.OutcomeNotAllowed, tc.tool
+			}
+			if len(obs.recs) != 1 || obs.recs[0].Outcome != wantOutcome || obs.recs[0].Tool != wantTool {
+				t.Errorf("recorded %+v, want one %s named %q", obs.recs, wantOutcome, wantTool)
 			}
 		})
 	}

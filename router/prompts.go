@@ -4,15 +4,16 @@ import (
 	"context"
 
 	"github.com/mark3labs/mcp-go/mcp"
-
-	"github.com/switchboard-mcp/switchboard/upstream"
 )
 
 // getPrompt serves prompts/get of an exposed prompt from its upstream.
 func (r *Router) getPrompt(ctx context.Context, req mcp.GetPromptRequest) (*mcp.GetPromptResult, error) {
 	e := r.extras.Load().promptByName[req.Params.Name]
-	if e == nil {
-		return nil, jsonRPCError(ctx, &upstream.RPCError{Code: mcp.INVALID_PARAMS, Message: "unknown prompt: " + req.Params.Name})
+	if e == nil || !r.nameAllowed(ctx, e.exposed) {
+		if e != nil {
+			r.refused(ctx, string(mcp.MethodPromptsGet), e.exposed)
+		}
+		return nil, promptNotFound(ctx, req.Params.Name)
 	}
 	params := map[string]any{"name": e.original}
 	if req.Params.Arguments != nil {

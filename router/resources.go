@@ -9,14 +9,16 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/switchboard-mcp/switchboard/registry"
-	"github.com/switchboard-mcp/switchboard/upstream"
 )
 
 // readResource serves resources/read of an exposed resource from its upstream.
 func (r *Router) readResource(ctx context.Context, req mcp.ReadResourceRequest) ([]mcp.ResourceContents, error) {
 	e := r.extras.Load().resourceByURI[req.Params.URI]
-	if e == nil {
-		return nil, jsonRPCError(ctx, &upstream.RPCError{Code: mcp.RESOURCE_NOT_FOUND, Message: "unknown resource: " + req.Params.URI})
+	if e == nil || !r.resourceAllowed(ctx, e) {
+		if e != nil {
+			r.refused(ctx, string(mcp.MethodResourcesRead), req.Params.URI)
+		}
+		return nil, resourceNotFound(ctx, req.Params.URI)
 	}
 	return r.read(ctx, e.upstream, e.namespace, e.original)
 }
@@ -24,6 +26,10 @@ func (r *Router) readResource(ctx context.Context, req mcp.ReadResourceRequest) 
 // readFromTemplate reads a URI that matched the exposed template of e.
 func (r *Router) readFromTemplate(e *extraEntry) server.ResourceTemplateHandlerFunc {
 	return func(ctx context.Context, req mcp.ReadResourceRequest) ([]mcp.ResourceContents, error) {
+		if !r.resourceAllowed(ctx, e) && !r.resourceAllowed(ctx, &extraEntry{namespace: e.namespace, exposed: req.Params.URI}) {
+			r.refused(ctx, string(mcp.MethodResourcesRead), req.Params.URI)
+			return nil, resourceNotFound(ctx, req.Params.URI)
+		}
 		uri := req.Params.URI
 		if e.namespace != "" {
 			uri = strings.TrimPrefix(uri, e.namespace+uriSeparator)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/switchboard-mcp/switchboard/cache"
 	"github.com/switchboard-mcp/switchboard/callrecord"
+	"github.com/switchboard-mcp/switchboard/middleware"
 	"github.com/switchboard-mcp/switchboard/ratelimit"
 	"github.com/switchboard-mcp/switchboard/registry"
 	"github.com/switchboard-mcp/switchboard/upstream"
@@ -45,6 +46,10 @@ type Options struct {
 	// with the same key see the same tools) and a predicate on exposed names, nil for every
 	// tool. Nil View: everyone may use every tool. A tool outside a caller's view is unknown to it.
 	View func(ctx context.Context) (key string, allowed func(name string) bool)
+	// ResourceView returns which resources and templates the caller may see and read, by their
+	// upstream's namespace and exposed URI; nil (or a nil predicate): every one. Like a tool, a
+	// resource outside the view is answered exactly as one that does not exist.
+	ResourceView func(ctx context.Context) func(namespace, uri string) bool
 	// Policy gives each tool its rate limit and cache rule.
 	Policy Policy
 	// Cache holds cached results; nil: nothing is cached.
@@ -82,6 +87,7 @@ type Router struct {
 	extras    atomic.Pointer[extras]
 	subs      subscriptions
 	view      func(context.Context) (string, func(string) bool)
+	resView   func(context.Context) func(namespace, uri string) bool
 	pageSize  int
 	pages     atomic.Pointer[listPages]
 	changedAt atomic.Int64 // unix nanoseconds of the last catalog change seen by clients
@@ -115,10 +121,11 @@ func New(ups Upstreams, opts Options, log *slog.Logger) *Router {
 		opts.Limiter = ratelimit.New(opts.MaxBuckets)
 	}
 	r := &Router{upstreams: ups, naming: opts.Naming, policy: opts.Policy, limiter: opts.Limiter,
-		cache: opts.Cache, maxEntry: opts.MaxEntryBytes, observer: opts.Observer, view: opts.View,
+		cache: opts.Cache, maxEntry: opts.MaxEntryBytes, observer: opts.Observer, view: opts.View, resView: opts.ResourceView,
 		pageSize: opts.PageSize, log: log}
 	hooks := &server.Hooks{}
 	r.subs.hooks(r, hooks)
+	r.filterLists(hooks)
 	serverOpts := []server.ServerOption{
 		server.WithHooks(hooks),
 		server.WithToolCapabilities(true),
@@ -133,12 +140,11 @@ func New(ups Upstreams, opts Options, log *slog.Logger) *Router {
 	}
 	if opts.View != nil {
 		// mcp-go applies the filter to tools/list and, with the requested tool alone, to
-		// tools/call, which then answers "not found" (worded "unknown tool" in
-		// mcpgo_workarounds.go). The call pipeline authorizes again (authorize), so a call
-		// outside the view never depends on this filter.
+		// tools/call. A call is let through to the pipeline, whose authorize step answers it
+		// exactly as an unknown tool and records the refusal (the filter cannot tell who asked).
 		serverOpts = append(serverOpts, server.WithToolFilter(func(ctx context.Context, tools []mcp.Tool) []mcp.Tool {
 			_, allowed := opts.View(ctx)
-			if allowed == nil {
+			if allowed == nil || middleware.RPCMethodFrom(ctx) == string(mcp.MethodToolsCall) {
 				return tools
 			}
 			visible := tools[:0:0]
@@ -156,7 +162,7 @@ func New(ups Upstreams, opts Options, log *slog.Logger) *Router {
 	r.modern = server.NewStreamableHTTPServer(r.mcp, server.WithStateLess(true), server.WithStreamableHTTPLogger(log))
 	r.sessions = newSessionHTTP(r, r.modern, opts.Sessions, log)
 	r.catalog.Store(&Catalog{byName: map[ExposedName]*Entry{}})
-	r.extras.Store(&extras{promptByName: map[string]*extraEntry{}, resourceByURI: map[string]*extraEntry{}})
+	r.extras.Store(&extras{promptByName: map[string]*extraEntry{}, resourceByURI: map[string]*extraEntry{}, templateByURI: map[string]*extraEntry{}})
 	return r
 }
 

@@ -23,8 +23,8 @@ func (s *subscriptions) hooks(r *Router, h *server.Hooks) {
 	h.AddBeforeSubscribe(func(ctx context.Context, _ any, req *mcp.SubscribeRequest) {
 		t, ok := ticketFrom(ctx)
 		e := r.extras.Load().resourceByURI[req.Params.URI]
-		if !ok || e == nil {
-			return
+		if !ok || e == nil || !r.resourceAllowed(ctx, e) {
+			return // answered as for a URI that does not exist: mcp-go acknowledges any
 		}
 		if err := r.sessions.opts.State.Subscribe(ctx, t.ID, req.Params.URI, t.ExpiresAt()); err != nil {
 			r.log.Warn("recording a resource subscription failed", "uri", req.Params.URI, "err", err)

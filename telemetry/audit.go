@@ -36,6 +36,7 @@ type auditLine struct {
 	Client     string  `json:"client,omitempty"`
 	Session    string  `json:"session,omitempty"`
 	RequestID  string  `json:"request_id,omitempty"`
+	Method     string  `json:"method,omitempty"`
 	Tool       string  `json:"tool"`
 	Upstream   string  `json:"upstream,omitempty"`
 	Instance   string  `json:"instance,omitempty"`
@@ -50,7 +51,7 @@ type auditLine struct {
 func (a *Audit) ObserveCall(c callrecord.Record) {
 	line, _ := json.Marshal(auditLine{
 		Time: c.Time.UTC().Format(time.RFC3339Nano), Subject: c.Subject, Client: c.ClientID, Session: c.Session, RequestID: c.RequestID,
-		Tool: c.Tool, Upstream: c.Upstream, Instance: c.Instance, Outcome: c.Outcome,
+		Method: c.Method, Tool: c.Tool, Upstream: c.Upstream, Instance: c.Instance, Outcome: c.Outcome,
 		DurationMs: float64(c.Duration.Microseconds()) / 1000, CacheHit: c.CacheHit, ArgsHash: c.ArgsHash(),
 		Reason: c.Reason,
 	})

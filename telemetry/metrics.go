@@ -22,6 +22,7 @@ type Metrics struct {
 	callSeconds *prometheus.HistogramVec
 	upSeconds   *prometheus.HistogramVec
 	rateLimited *prometheus.CounterVec
+	refusals    *prometheus.CounterVec
 	cache       *prometheus.CounterVec
 	rlFallback  prometheus.Counter
 }
@@ -77,6 +78,10 @@ func NewMetrics(state State) *Metrics {
 		Name: "switchboard_rate_limit_rejections_total",
 		Help: "Calls rejected by a rate limit, by exposed tool.",
 	}, []string{"tool"})
+	m.refusals = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "switchboard_refusals_total",
+		Help: "Requests refused, by reason: the authentication reasons (missing_token, expired_token, ...), insufficient_scope, not_allowed (outside the caller's view), rate_limited, session_refused.",
+	}, []string{"reason"})
 	m.cache = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "switchboard_cache_lookups_total",
 		Help: "Cache lookups of cacheable calls by result (hit, miss).",
@@ -85,7 +90,7 @@ func NewMetrics(state State) *Metrics {
 		Name: "switchboard_ratelimit_fallback_total",
 		Help: "Calls limited per replica because Redis was unreachable (limits are cluster-wide otherwise).",
 	})
-	m.registry.MustRegister(m.calls, m.callSeconds, m.upSeconds, m.rateLimited, m.cache, m.rlFallback,
+	m.registry.MustRegister(m.calls, m.callSeconds, m.upSeconds, m.rateLimited, m.refusals, m.cache, m.rlFallback,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		stateCollector{state})
 	return m
@@ -102,6 +107,12 @@ func (m *Metrics) RateLimitFallback() { m.rlFallback.Inc() }
 
 // ObserveCall counts a finished call.
 func (m *Metrics) ObserveCall(c callrecord.Record) {
+	if reason := refusalReason(c); reason != "" {
+		m.refusals.WithLabelValues(reason).Inc()
+	}
+	if !c.IsCall() {
+		return // a refused request, not a call: its names are the client's, unbounded
+	}
 	tool := c.Tool
 	m.calls.WithLabelValues(tool, c.Upstream, c.Outcome).Inc()
 	if tool == "" {
@@ -122,6 +133,18 @@ func (m *Metrics) ObserveCall(c callrecord.Record) {
 	if c.Instance != "" {
 		m.upSeconds.WithLabelValues(c.Upstream).Observe(c.Duration.Seconds())
 	}
+}
+
+// refusalReason is the refusals metric's label for c, "" when c was not refused. The
+// authentication reasons are a fixed set; a session refusal's detailed reason is not a label.
+func refusalReason(c callrecord.Record) string {
+	switch c.Outcome {
+	case callrecord.OutcomeUnauthenticated, callrecord.OutcomeForbidden:
+		return c.Reason
+	case callrecord.OutcomeNotAllowed, callrecord.OutcomeRateLimited, callrecord.OutcomeSessionRefused:
+		return c.Outcome
+	}
+	return ""
 }
 
 // stateCollector reads gauges from the gateway's state at scrape time.

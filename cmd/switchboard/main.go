@@ -62,6 +62,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		return 1
 	}
+	for _, w := range cfg.Warnings() {
+		fmt.Fprintf(stderr, "%s: warning: %s\n", *path, w)
+	}
 	if cmd == "validate" {
 		fmt.Fprintf(stdout, "%s: ok (%d static upstreams)\n", *path, len(cfg.Upstreams))
 		return 0
