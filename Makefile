@@ -7,7 +7,7 @@ LDFLAGS := -X main.version=$(VERSION)
 STATICCHECK_VERSION := v0.8.2
 DEMO_ADDR ?= 127.0.0.1:3001
 
-.PHONY: build run test lint fuzz bench loadtest image clean consul redis nginx k6 helm demo-consul
+.PHONY: build run test lint fuzz bench loadtest image clean consul hydra redis nginx k6 helm demo-consul
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/switchboard ./cmd/switchboard
@@ -35,6 +35,11 @@ e2e/node/node_modules/.installed: e2e/node/package.json e2e/node/package-lock.js
 # A real Consul agent for the tests, built once from its Go module and cached (see the script).
 consul:
 	scripts/ensure-consul.sh
+
+# Ory Hydra, the real OAuth2/OIDC provider of the auth tests, built once from its Go module and
+# cached (see the script).
+hydra:
+	scripts/ensure-hydra.sh
 
 # The container image, built without a container engine: a static binary on an empty base,
 # non-root, as an OCI image layout in bin/image (the Dockerfile builds the same with an engine).
@@ -69,7 +74,7 @@ e2e/conformance/node_modules/.installed: e2e/conformance/package.json e2e/confor
 	npm ci --prefix e2e/conformance --no-audit --no-fund --loglevel=error
 	touch $@
 
-test: e2e/node/node_modules/.installed e2e/conformance/node_modules/.installed consul redis nginx k6 helm
+test: e2e/node/node_modules/.installed e2e/conformance/node_modules/.installed consul hydra redis nginx k6 helm
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 12m ./...
 
