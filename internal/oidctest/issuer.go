@@ -1,6 +1,6 @@
 // Package oidctest is a real OIDC issuer for tests: an HTTP server with a discovery document, a
-// JWKS of real RSA and EC keys that can rotate, a client-credentials token endpoint, and a signer
-// for access tokens. Nothing in it is mocked: tokens are verified with the same cryptography as
+// JWKS of real RSA and EC keys that can rotate, a token endpoint for the client-credentials and
+// token exchange (RFC 8693) grants, and a signer for access tokens. Nothing in it is mocked: tokens are verified with the same cryptography as
 // a production IdP's.
 package oidctest
 
@@ -36,6 +36,8 @@ type Issuer struct {
 	TokensIssued atomic.Int64
 	// TokenTTL is the lifetime of client-credentials tokens.
 	TokenTTL time.Duration
+
+	ex exchanges // the token exchange grant (exchange.go)
 }
 
 type key struct {
@@ -149,7 +151,7 @@ func (iss *Issuer) discovery(w http.ResponseWriter, _ *http.Request) {
 		"response_types_supported":              []string{"code"},
 		"subject_types_supported":               []string{"public"},
 		"id_token_signing_alg_values_supported": []string{"RS256", "ES256"},
-		"grant_types_supported":                 []string{"authorization_code", "client_credentials"},
+		"grant_types_supported":                 []string{"authorization_code", "client_credentials", GrantTokenExchange},
 	})
 }
 
@@ -166,7 +168,11 @@ func (iss *Issuer) jwks(w http.ResponseWriter, _ *http.Request) {
 // token implements the client_credentials grant: the client authenticates with HTTP Basic or
 // form fields; the token is a JWT for the requested audience, or an opaque-looking one.
 func (iss *Issuer) token(w http.ResponseWriter, r *http.Request) {
-	if err := r.ParseForm(); err != nil || r.PostForm.Get("grant_type") != "client_credentials" {
+	if err := r.ParseForm(); err == nil && r.PostForm.Get("grant_type") == GrantTokenExchange {
+		iss.exchange(w, r)
+		return
+	}
+	if r.PostForm.Get("grant_type") != "client_credentials" {
 		w.WriteHeader(http.StatusBadRequest)
 		writeJSON(w, map[string]string{"error": "unsupported_grant_type"})
 		return
