@@ -130,7 +130,7 @@ func (a *Authenticator) wrap(next http.Handler, required []string) http.Handler 
 				return
 			}
 		}
-		next.ServeHTTP(w, r.WithContext(WithPrincipal(r.Context(), p)))
+		next.ServeHTTP(w, r.WithContext(WithToken(WithPrincipal(r.Context(), p), token)))
 	})
 }
 
