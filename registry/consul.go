@@ -30,6 +30,9 @@ const (
 	MetaTimeout   = "mcp_timeout"
 	MetaRateLimit = "mcp_rate_limit"
 	MetaCacheTTL  = "mcp_cache_ttl"
+	// MetaCredentials names an entry of the gateway's credentials (token exchange) for the
+	// instance; the gateway resolves it when the instance connects.
+	MetaCredentials = "mcp_credentials"
 )
 
 // Consul is a source of upstreams: the services carrying the configured tag, with their passing
@@ -354,7 +357,7 @@ func parseInstance(e *api.ServiceEntry) (Instance, Upstream, error) {
 	if len(problems) > 0 {
 		return Instance{}, svc, errors.New(strings.Join(problems, ", "))
 	}
-	return Instance{ID: InstanceID(instanceID(e)), Transport: transport, URL: u.String()}, svc, nil
+	return Instance{ID: InstanceID(instanceID(e)), Transport: transport, URL: u.String(), Credentials: meta[MetaCredentials]}, svc, nil
 }
 
 func metaOr(meta map[string]string, key, fallback string) string {

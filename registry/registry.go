@@ -63,6 +63,10 @@ type Instance struct {
 	Headers map[string]string
 	// OAuth2, when set, gets the gateway's own token for the instance (client credentials).
 	OAuth2 *OAuth2Client
+	// Credentials, when set, names the gateway's credentials entry (config credentials) that
+	// gets each call a token of its caller for this instance (token exchange). The upstream
+	// package resolves the name; an unknown one keeps the instance from connecting.
+	Credentials string
 	// Command, Env and Dir start a Stdio instance.
 	Command []string
 	Env     map[string]string
@@ -74,7 +78,7 @@ type Instance struct {
 func (a Instance) Equal(b Instance) bool {
 	return a.ID == b.ID && a.Transport == b.Transport && a.URL == b.URL && a.Dir == b.Dir &&
 		maps.Equal(a.Headers, b.Headers) && slices.Equal(a.Command, b.Command) && maps.Equal(a.Env, b.Env) &&
-		reflect.DeepEqual(a.OAuth2, b.OAuth2)
+		reflect.DeepEqual(a.OAuth2, b.OAuth2) && a.Credentials == b.Credentials
 }
 
 // OAuth2Client is how the gateway gets its own token for an instance: the OAuth 2.0 client

@@ -11,7 +11,8 @@ import (
 func Static(cfg *config.Config) Snapshot {
 	snap := make(Snapshot, 0, len(cfg.Upstreams))
 	for _, u := range cfg.Upstreams {
-		inst := Instance{ID: "static", Headers: u.Headers, OAuth2: oauth2Client(u.OAuth2), Command: u.Command, Env: u.Env, Dir: u.Dir}
+		inst := Instance{ID: "static", Headers: u.Headers, OAuth2: oauth2Client(u.OAuth2), Credentials: u.Credentials,
+			Command: u.Command, Env: u.Env, Dir: u.Dir}
 		switch {
 		case len(u.Command) > 0:
 			inst.Transport = Stdio
