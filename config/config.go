@@ -62,6 +62,17 @@ type Config struct {
 	// upstreams[].credentials and by Consul services' mcp_credentials meta.
 	Credentials map[string]Credential `yaml:"credentials"`
 
+	// Servers are virtual MCP servers, each at /mcp/{name}.
+	Servers []Server `yaml:"servers"`
+	// RootServer false stops serving the whole catalog at /mcp. Default true.
+	RootServer *bool `yaml:"root_server"`
+	// RootSearch is tool search for /mcp: top-level tool_search, max_tools and always.
+	RootSearch ToolSearch `yaml:",inline"`
+	// Tools are operator overrides per exposed tool name.
+	Tools map[string]ToolOverride `yaml:"tools"`
+	// Pinning guards against tool definitions that change under the gateway.
+	Pinning Pinning `yaml:"pinning"`
+
 	// redisKey is where the Redis setting was written ("redis" or "cache.redis"), for errors.
 	redisKey string
 }
@@ -414,6 +425,7 @@ func (c *Config) applyDefaults() {
 	if c.Cache.MaxEntryBytes == 0 {
 		c.Cache.MaxEntryBytes = 1 << 20
 	}
+	c.curationDefaults()
 	c.redisKey = "redis"
 	if c.Redis == nil && c.Cache.Redis != nil {
 		c.Redis, c.redisKey = c.Cache.Redis, "cache.redis"

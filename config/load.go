@@ -182,7 +182,7 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 			d.fail(key, keyPath, "unknown key")
 			continue
 		}
-		d.decode(val, v.Field(idx), keyPath)
+		d.decode(val, v.FieldByIndex(idx), keyPath)
 	}
 }
 
@@ -244,13 +244,20 @@ func expandEnv(s string, lookupEnv func(string) (string, bool)) (string, error) 
 	return out, nil
 }
 
-// yamlFields maps the yaml key of each field of t to its index.
-func yamlFields(t reflect.Type) map[string]int {
-	fields := make(map[string]int, t.NumField())
+// yamlFields maps the yaml key of each field of t to its index; the keys of a field tagged
+// ",inline" (a struct) are t's own.
+func yamlFields(t reflect.Type) map[string][]int {
+	fields := make(map[string][]int, t.NumField())
 	for i := range t.NumField() {
-		name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
+		name, opts, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
+		if name == "" && opts == "inline" {
+			for key, idx := range yamlFields(t.Field(i).Type) {
+				fields[key] = append([]int{i}, idx...)
+			}
+			continue
+		}
 		if name != "" && name != "-" {
-			fields[name] = i
+			fields[name] = []int{i}
 		}
 	}
 	return fields

@@ -243,6 +243,7 @@ func (c *Config) validate() Errors {
 		}
 	}
 	errs = append(errs, c.Sessions.validate()...)
+	errs = append(errs, c.validateCuration()...)
 	errs = append(errs, c.validateCredentials()...)
 	for i, cidr := range c.TrustedProxies {
 		if _, err := netip.ParsePrefix(cidr); err != nil {
