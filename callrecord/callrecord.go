@@ -90,4 +90,5 @@ const (
 	OutcomeNoInstance          = "no_instance"
 	OutcomeTimeout             = "timeout"
 	OutcomeUpstreamUnavailable = "upstream_unavailable"
+	OutcomeUpstreamAuth        = "upstream_auth"
 )

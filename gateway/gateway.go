@@ -444,5 +444,6 @@ func upstreamSettings(cfg *config.Config) upstream.Settings {
 		QueueTimeout:    cfg.Bulkhead.QueueTimeout.D(),
 
 		MaxResponseBytes: int64(cfg.Defaults.MaxResponseBytes),
+		Credentials:      credentialsOf(cfg),
 	}
 }

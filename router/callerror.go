@@ -21,6 +21,7 @@ const (
 	CodeNoInstance          = callrecord.OutcomeNoInstance
 	CodeTimeout             = callrecord.OutcomeTimeout
 	CodeUpstreamUnavailable = callrecord.OutcomeUpstreamUnavailable
+	CodeUpstreamAuth        = callrecord.OutcomeUpstreamAuth
 )
 
 // ErrorMetaKey is the _meta key of a gateway-decided failure.
@@ -52,6 +53,10 @@ func (r *Router) callError(ctx context.Context, e *Entry, err error) (*mcp.CallT
 	case errors.Is(err, upstream.ErrTimeout):
 		return gatewayError(CodeTimeout, e.Upstream,
 			fmt.Sprintf("timeout: %s did not answer in time (%v); the call was cancelled upstream. Retry, or ask for less work.", e.Upstream, err)), nil
+	case errors.Is(err, upstream.ErrAuth):
+		// The error names the credential and the OAuth error code, never a token or a secret.
+		return gatewayError(CodeUpstreamAuth, e.Upstream,
+			fmt.Sprintf("upstream auth: no credential of yours for %s could be had (%v). The call was not sent; ask an operator whether your account may use %s.", e.Upstream, err, e.Upstream)), nil
 	case errors.Is(err, upstream.ErrNoInstance):
 		return gatewayError(CodeNoInstance, e.Upstream,
 			fmt.Sprintf("no instance: %s has no instance to take the call. Retry later.", e.Upstream)), nil

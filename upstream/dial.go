@@ -129,13 +129,18 @@ func (d *dialer) dial(life context.Context, inst registry.Instance, connectTimeo
 	var tr transport.Interface
 	switch inst.Transport {
 	case registry.StreamableHTTP:
-		h, err := transport.NewStreamableHTTP(inst.URL,
+		opts := []transport.StreamableHTTPCOption{
 			transport.WithHTTPBasicClient(d.http),
 			transport.WithHTTPHeaders(inst.Headers),
 			// The standing GET stream is how an idle upstream tells us its tools changed.
 			//lint:ignore SA1019 upstream sessions are pinned to 2025-11-25, where the GET stream is the way
 			transport.WithContinuousListening(),
-		)
+		}
+		if inst.Credentials != "" {
+			// Each call's own caller token, per request over the shared session (credentials.go).
+			opts = append(opts, transport.WithHTTPHeaderFunc(bearerHeader))
+		}
+		h, err := transport.NewStreamableHTTP(inst.URL, opts...)
 		if err != nil {
 			return nil, err
 		}

@@ -17,6 +17,10 @@ var (
 	ErrCircuitOpen = errors.New("circuit open")
 	// ErrBusy: every slot of the instance's bulkhead stayed taken for the queue timeout.
 	ErrBusy = errors.New("upstream busy")
+	// ErrAuth: no credential of the caller toward the upstream could be had (the token
+	// exchange was refused or failed, or the call has no caller token). Nothing was sent, and
+	// nothing is sent with weaker credentials instead.
+	ErrAuth = errors.New("no upstream credential for the caller")
 )
 
 // errNotSent marks a failure that happened before the request reached the upstream (no

@@ -19,6 +19,7 @@ import (
 
 	"github.com/switchboard-mcp/switchboard/internal/backoff"
 	"github.com/switchboard-mcp/switchboard/registry"
+	"github.com/switchboard-mcp/switchboard/tokenexchange"
 )
 
 // Timings of the supervisor. Variables, not constants, so tests of reconnection need not wait
@@ -46,8 +47,13 @@ type Instance struct {
 	calls     *calls        // calls in flight with a client to report to
 	// resourceUpdated, if set, gets the upstream's notifications/resources/updated.
 	resourceUpdated func(registry.ServiceName, string)
-	log             *slog.Logger
-	changed         func() // tools or status changed; must not block
+	// credentials names the instance's credentials ("" for none); exchange gets a caller's
+	// token with them, or credErr says why the instance cannot (then it does not connect).
+	credentials string
+	exchange    *tokenexchange.Exchanger
+	credErr     error
+	log         *slog.Logger
+	changed     func() // tools or status changed; must not block
 
 	state     atomic.Pointer[instanceState]
 	inFlight  atomic.Int64
@@ -149,6 +155,9 @@ func (in *Instance) setTried() { in.markTried.Do(func() { close(in.tried) }) }
 // session dials, lists and serves one session until it fails or ctx ends. connected is when
 // the session was published; zero if it never was.
 func (in *Instance) session(ctx context.Context) (connected time.Time, err error) {
+	if in.credErr != nil {
+		return connected, in.credErr
+	}
 	onNotify := func(n mcp.JSONRPCNotification) {
 		// Runs on the transport's reader: never block it, never call the upstream from here.
 		switch {
@@ -285,6 +294,10 @@ func (in *Instance) sendRequest(ctx context.Context, method string, params map[s
 	defer span.End()
 	header := traceHeaders(ctx, params)
 
+	if in.credentials != "" && upstreamTokenFrom(ctx) == "" {
+		// Never the gateway's own credentials or none instead (Call and Request get the token).
+		return CallResult{}, fmt.Errorf("%w: %w: credentials %q: no caller token for the request", ErrAuth, errNotSent, in.credentials)
+	}
 	callCtx, cancel := context.WithTimeout(ctx, in.timeoutOrDefault())
 	defer cancel()
 	if relay != nil {
@@ -316,10 +329,10 @@ func (in *Instance) sendRequest(ctx context.Context, method string, params map[s
 		res.Raw = resp.Result
 		return res, nil
 	case ctx.Err() != nil:
-		in.cancelUpstream(st.conn, id, "the client cancelled the call")
+		in.cancelUpstream(ctx, st.conn, id, "the client cancelled the call")
 		return res, ctx.Err()
 	case callCtx.Err() != nil:
-		in.cancelUpstream(st.conn, id, "the gateway's deadline passed")
+		in.cancelUpstream(ctx, st.conn, id, "the gateway's deadline passed")
 		return res, fmt.Errorf("%w after %s", ErrTimeout, in.timeoutOrDefault())
 	case errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, transport.ErrSessionTerminated):
 		signal(in.suspect)
@@ -330,9 +343,10 @@ func (in *Instance) sendRequest(ctx context.Context, method string, params map[s
 	}
 }
 
-// cancelUpstream tells the upstream to stop working on request id, without waiting long.
-func (in *Instance) cancelUpstream(c *conn, id mcp.RequestId, reason string) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+// cancelUpstream tells the upstream to stop working on request id, without waiting long. It
+// keeps call's values (the caller's upstream token goes with it), not its end.
+func (in *Instance) cancelUpstream(call context.Context, c *conn, id mcp.RequestId, reason string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(call), time.Second)
 	defer cancel()
 	_ = c.rpc.SendNotification(ctx, mcp.JSONRPCNotification{
 		JSONRPC: mcp.JSONRPC_VERSION,

@@ -15,6 +15,7 @@ import (
 
 	"github.com/switchboard-mcp/switchboard/ratelimit"
 	"github.com/switchboard-mcp/switchboard/registry"
+	"github.com/switchboard-mcp/switchboard/tokenexchange"
 )
 
 // Upstream is one upstream server and its instances (replicas). Immutable once built.
@@ -99,6 +100,8 @@ type Manager struct {
 	http     *http.Client // shared by every HTTP instance: pooled connections
 	log      *slog.Logger
 	settings Settings
+	// exchangers get callers' tokens for instances with credentials, one per credential.
+	exchangers map[string]*tokenexchange.Exchanger
 
 	life    context.Context
 	stopAll context.CancelFunc
@@ -132,6 +135,7 @@ func NewManager(log *slog.Logger, settings Settings) *Manager {
 		running: map[instanceKey]*running{},
 		changes: make(chan struct{}, 1),
 	}
+	m.exchangers = exchangers(settings.Credentials, m)
 	m.upstreams.Store(&map[registry.ServiceName]*Upstream{})
 	return m
 }
@@ -178,6 +182,8 @@ func (m *Manager) Apply(snap registry.Snapshot) {
 func (m *Manager) start(desc registry.Upstream, spec registry.Instance) *running {
 	ctx, cancel := context.WithCancel(m.life)
 	in := newInstance(desc, spec, m.http, m.settings, m.log, m.notify)
+	in.credentials = spec.Credentials
+	in.exchange, in.credErr = m.credentialsFor(spec)
 	in.resourceUpdated = func(up registry.ServiceName, uri string) {
 		if f := m.resourceUpdated.Load(); f != nil {
 			(*f)(up, uri)

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/sony/gobreaker/v2"
+
+	"github.com/switchboard-mcp/switchboard/tokenexchange"
 )
 
 // Settings are the per-instance protections and timings the Manager applies.
@@ -23,6 +25,9 @@ type Settings struct {
 	QueueTimeout  time.Duration
 	// MaxResponseBytes bounds one answer of an HTTP upstream (0: unbounded).
 	MaxResponseBytes int64
+	// Credentials are the gateway's named credentials (config credentials). An instance that
+	// names one sends each call with a token of its caller, exchanged with these settings.
+	Credentials map[string]tokenexchange.Config
 }
 
 // retryAfter is an error that knows when trying again makes sense.
@@ -80,12 +85,23 @@ func (in *Instance) breakerOpen() (bool, time.Duration) {
 // its circuit breaker to send tools/call for tool with args; relay, if not nil, gets what the
 // upstream says to the client meanwhile. See send for the errors; in addition ErrCircuitOpen and
 // ErrBusy, both before anything was sent.
+//
+// An instance with credentials first gets the caller's token for it (ErrAuth when that fails),
+// outside the bulkhead and the breaker: the upstream was not asked.
 func (in *Instance) Call(ctx context.Context, tool string, args json.RawMessage, relay Relay) (CallResult, error) {
+	ctx, err := in.withCallerToken(ctx)
+	if err != nil {
+		return CallResult{}, err
+	}
 	return in.protect(ctx, func() (CallResult, error) { return in.send(ctx, tool, args, relay) })
 }
 
 // Request is a protected request other than tools/call (prompts/get, resources/read, ...).
 func (in *Instance) Request(ctx context.Context, method string, params map[string]any) (json.RawMessage, error) {
+	ctx, err := in.withCallerToken(ctx)
+	if err != nil {
+		return nil, err
+	}
 	res, err := in.protect(ctx, func() (CallResult, error) { return in.sendRequest(ctx, method, params, nil) })
 	return res.Raw, err
 }
