@@ -27,6 +27,10 @@ func main() {
 		enableExit = flag.Bool("enable-exit", false, "offer the exit tool, which kills this process (for crash tests)")
 		bearer     = flag.String("require-bearer", "", "with --listen: answer 401 unless requests carry a Bearer token starting with this prefix")
 		withExtra  = flag.Bool("extra", false, "start with the extra tool listed (as a newer replica would)")
+		jwks       = flag.String("jwks", "", "with --listen: verify every bearer token against the key set at this URL (tools/call needs one); whoami answers its sub and aud")
+		audience   = flag.String("audience", "", "with --jwks: the audience tokens must carry")
+		issuer     = flag.String("issuer", "", "with --jwks: the issuer tokens must come from (default: any)")
+		tokenFile  = flag.String("token-log", "", "with --jwks: append the SHA-256 of each distinct bearer token received to this file")
 	)
 	flag.Parse()
 	s := newServer(*name, *enableExit, *withExtra)
@@ -48,6 +52,16 @@ func main() {
 	}
 	if *bearer != "" {
 		handler = requireBearer(*bearer, handler)
+	}
+	if *jwks != "" {
+		var tokens *tokenLog
+		if *tokenFile != "" {
+			var err error
+			if tokens, err = openTokenLog(*tokenFile); err != nil {
+				log.Fatal(err)
+			}
+		}
+		handler = verifyBearer(*jwks, *issuer, *audience, tokens, handler)
 	}
 	srv := &http.Server{Addr: *listen, Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

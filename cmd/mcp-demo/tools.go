@@ -51,9 +51,13 @@ func newServer(name string, enableExit, withExtra bool) *server.MCPServer {
 	), echo)
 
 	s.AddTool(mcp.NewTool("whoami",
-		mcp.WithDescription("The name this server was started with, to tell replicas apart."),
+		mcp.WithDescription("The name this server was started with, to tell replicas apart; with --jwks, as JSON with the verified token's sub and aud."),
 		readOnly,
-	), func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+	), func(ctx context.Context, _ mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		if v := verifiedFrom(ctx); v != nil {
+			b, _ := json.Marshal(map[string]any{"server": name, "sub": v.Sub, "aud": v.Aud})
+			return mcp.NewToolResultText(string(b)), nil
+		}
 		return mcp.NewToolResultText(name), nil
 	})
 
