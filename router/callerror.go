@@ -56,7 +56,7 @@ func (r *Router) callError(ctx context.Context, e *Entry, err error) (*mcp.CallT
 	case errors.Is(err, upstream.ErrAuth):
 		// The error names the credential and the OAuth error code, never a token or a secret.
 		return gatewayError(CodeUpstreamAuth, e.Upstream,
-			fmt.Sprintf("upstream auth: no credential of yours for %s could be had (%v). The call was not sent; ask an operator whether your account may use %s.", e.Upstream, err, e.Upstream)), nil
+			fmt.Sprintf("upstream auth: %s cannot be called on your behalf: %v. The call was not sent; ask an operator whether your account may use %s.", e.Upstream, err, e.Upstream)), nil
 	case errors.Is(err, upstream.ErrNoInstance):
 		return gatewayError(CodeNoInstance, e.Upstream,
 			fmt.Sprintf("no instance: %s has no instance to take the call. Retry later.", e.Upstream)), nil

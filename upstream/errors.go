@@ -20,7 +20,7 @@ var (
 	// ErrAuth: no credential of the caller toward the upstream could be had (the token
 	// exchange was refused or failed, or the call has no caller token). Nothing was sent, and
 	// nothing is sent with weaker credentials instead.
-	ErrAuth = errors.New("no upstream credential for the caller")
+	ErrAuth = errors.New("no token of the caller for the upstream")
 )
 
 // errNotSent marks a failure that happened before the request reached the upstream (no
