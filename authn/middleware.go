@@ -14,12 +14,14 @@ import (
 // Authenticator is the HTTP layer of authentication: it answers what the MCP authorization spec
 // asks for, and passes authenticated requests on with their principal in the context.
 type Authenticator struct {
-	verifier       *Verifier
-	requiredScopes []string
-	// metadataURL is where clients find the protected resource metadata (RFC 9728).
-	metadataURL string
-	metadata    []byte
-	refused     func(r *http.Request, status int, reason string)
+	verifier            *Verifier
+	requiredScopes      []string
+	publicURL, resource string
+	// metadata is the protected resource metadata (RFC 9728) of the gateway; metadataOf makes
+	// a virtual server's.
+	metadata   []byte
+	metadataOf func(resource string) []byte
+	refused    func(r *http.Request, status int, reason string)
 }
 
 // AuthenticatorConfig configures an Authenticator.
@@ -59,29 +61,50 @@ func NewAuthenticator(v *Verifier, cfg AuthenticatorConfig) *Authenticator {
 			scopes = append(scopes, s)
 		}
 	}
-	meta, _ := json.Marshal(map[string]any{
-		"resource":                 cfg.Resource,
-		"authorization_servers":    []string{cfg.Issuer},
-		"scopes_supported":         scopes,
-		"bearer_methods_supported": []string{"header"},
-		"resource_name":            "Switchboard MCP gateway",
-	})
+	metadataOf := func(resource string) []byte {
+		meta, _ := json.Marshal(map[string]any{
+			"resource":                 resource,
+			"authorization_servers":    []string{cfg.Issuer},
+			"scopes_supported":         scopes,
+			"bearer_methods_supported": []string{"header"},
+			"resource_name":            "Switchboard MCP gateway",
+		})
+		return meta
+	}
 	return &Authenticator{
 		refused:        cfg.Refused,
 		verifier:       v,
 		requiredScopes: cfg.RequiredScopes,
-		metadataURL:    strings.TrimSuffix(cfg.PublicURL, "/") + MetadataPath + "/mcp",
-		metadata:       meta,
+		publicURL:      strings.TrimSuffix(cfg.PublicURL, "/"),
+		resource:       strings.TrimSuffix(cfg.Resource, "/"),
+		metadata:       metadataOf(cfg.Resource),
+		metadataOf:     metadataOf,
 	}
+}
+
+// metadataURLFor is where a client of the endpoint at path (/mcp, or a virtual server's
+// /mcp/NAME) finds its protected resource metadata.
+func (a *Authenticator) metadataURLFor(path string) string {
+	if name, ok := strings.CutPrefix(path, "/mcp/"); ok && name != "" {
+		return a.publicURL + MetadataPath + "/mcp/" + name
+	}
+	return a.publicURL + MetadataPath + "/mcp"
 }
 
 // MetadataPath is the RFC 9728 well-known path; the path-specific form appends "/mcp".
 const MetadataPath = "/.well-known/oauth-protected-resource"
 
-// ServeMetadata serves the protected resource metadata document.
-func (a *Authenticator) ServeMetadata(w http.ResponseWriter, _ *http.Request) {
+// ServeMetadata serves the protected resource metadata document: the gateway's (at the
+// well-known path and its /mcp form), or a virtual server's (/mcp/NAME: its resource is
+// public_url/mcp/NAME). Which virtual servers exist is the router's business; mount this only
+// for the paths that should answer.
+func (a *Authenticator) ServeMetadata(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "public, max-age=3600")
+	if name, ok := strings.CutPrefix(strings.TrimPrefix(r.URL.Path, MetadataPath), "/mcp/"); ok && name != "" {
+		_, _ = w.Write(a.metadataOf(a.resource + "/mcp/" + name))
+		return
+	}
 	_, _ = w.Write(a.metadata)
 }
 
@@ -98,17 +121,17 @@ func (a *Authenticator) wrap(next http.Handler, required []string) http.Handler 
 		if r.URL.Query().Has("access_token") {
 			// RFC 6750 allows it; the MCP authorization spec forbids it: URLs end up in logs.
 			a.refuse(r, http.StatusUnauthorized, RefusalTokenInURL)
-			a.challenge(w, required, http.StatusUnauthorized, "invalid_request", "send the token in the Authorization header, not the URL")
+			a.challenge(w, r, required, http.StatusUnauthorized, "invalid_request", "send the token in the Authorization header, not the URL")
 			return
 		}
 		token, ok := ParseBearer(r.Header.Get("Authorization"))
 		if !ok {
 			if r.Header.Get("Authorization") == "" {
 				a.refuse(r, http.StatusUnauthorized, RefusalMissingToken)
-				a.challenge(w, required, http.StatusUnauthorized, "", "")
+				a.challenge(w, r, required, http.StatusUnauthorized, "", "")
 			} else {
 				a.refuse(r, http.StatusUnauthorized, RefusalMalformedToken)
-				a.challenge(w, required, http.StatusUnauthorized, "invalid_token", "the Authorization header is not a Bearer token")
+				a.challenge(w, r, required, http.StatusUnauthorized, "invalid_token", "the Authorization header is not a Bearer token")
 			}
 			return
 		}
@@ -120,13 +143,13 @@ func (a *Authenticator) wrap(next http.Handler, required []string) http.Handler 
 			return
 		case err != nil:
 			a.refuse(r, http.StatusUnauthorized, refusalOf(err))
-			a.challenge(w, required, http.StatusUnauthorized, "invalid_token", "the token is invalid, expired, or not for this resource")
+			a.challenge(w, r, required, http.StatusUnauthorized, "invalid_token", "the token is invalid, expired, or not for this resource")
 			return
 		}
 		for _, s := range required {
 			if !p.HasScope(s) {
 				a.refuse(r.WithContext(WithPrincipal(r.Context(), p)), http.StatusForbidden, RefusalInsufficientScope)
-				a.challenge(w, required, http.StatusForbidden, "insufficient_scope", "the token lacks a required scope")
+				a.challenge(w, r, required, http.StatusForbidden, "insufficient_scope", "the token lacks a required scope")
 				return
 			}
 		}
@@ -160,8 +183,8 @@ func refusalOf(err error) string {
 
 // challenge answers with a WWW-Authenticate header per RFC 6750 and the MCP authorization spec,
 // naming the scopes this endpoint requires (the admin scope too, on admin endpoints).
-func (a *Authenticator) challenge(w http.ResponseWriter, required []string, status int, code, description string) {
-	v := fmt.Sprintf(`Bearer resource_metadata=%q`, a.metadataURL)
+func (a *Authenticator) challenge(w http.ResponseWriter, r *http.Request, required []string, status int, code, description string) {
+	v := fmt.Sprintf(`Bearer resource_metadata=%q`, a.metadataURLFor(r.URL.Path))
 	if len(required) > 0 {
 		v += fmt.Sprintf(`, scope=%q`, strings.Join(required, " "))
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/switchboard-mcp/switchboard/cache"
 	"github.com/switchboard-mcp/switchboard/callrecord"
 	"github.com/switchboard-mcp/switchboard/config"
+	"github.com/switchboard-mcp/switchboard/pinning"
 	"github.com/switchboard-mcp/switchboard/registry"
 	"github.com/switchboard-mcp/switchboard/router"
 	"github.com/switchboard-mcp/switchboard/telemetry"
@@ -63,6 +64,7 @@ type Gateway struct {
 	policies  atomic.Pointer[authn.Rules]
 	redis     redis.UniversalClient // nil when no Redis is configured
 	observer  callrecord.Observer   // metrics and audit: told of every call and refusal
+	pins      *pinning.Pins
 	responses *cache.Cache
 	router    *router.Router
 
@@ -138,10 +140,15 @@ func New(cfg *config.Config, opts Options) (_ *Gateway, err error) {
 	if err != nil {
 		return nil, err
 	}
+	if g.pins, err = g.newPins(cfg); err != nil {
+		return nil, err
+	}
+	rules.Review = reviewOf(g.pins)
 	sessionOpts, err := g.sessionOptions(cfg, observer)
 	if err != nil {
 		return nil, err
 	}
+	root, virtual := serversOf(cfg)
 	g.router = router.New(g.manager, router.Options{
 		Naming:        router.Naming{Separator: cfg.Naming.Separator, MaxLength: cfg.Naming.MaxLength},
 		PageSize:      cfg.PageSize,
@@ -153,6 +160,8 @@ func New(cfg *config.Config, opts Options) (_ *Gateway, err error) {
 		MaxEntryBytes: cfg.Cache.MaxEntryBytes,
 		Observer:      observer,
 		Sessions:      sessionOpts,
+		Root:          root,
+		Servers:       virtual,
 		Limiter:       g.limiterOf(cfg, metrics),
 	}, g.log)
 	g.manager.OnResourceUpdated(g.router.ResourceUpdated)
@@ -212,6 +221,7 @@ func (g *Gateway) observers(cfg *config.Config) (*telemetry.Metrics, telemetry.O
 		CatalogTools:   func() int { return g.router.Catalog().Len() },
 		CatalogChanged: func() time.Time { return g.router.CatalogChanged() },
 		StreamsOpen:    func() int { return g.router.StreamsOpen() },
+		PinChanges:     func() uint64 { return g.pins.Changes() },
 
 		CacheStoreErrors:    g.responses.StoreErrors,
 		CacheStoreAvailable: g.responses.StoreAvailable,
@@ -268,6 +278,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	g.loop(&group, loopCtx, "catalog", func(ctx context.Context) { g.router.Run(ctx, g.manager.Changes()) })
 	g.loop(&group, loopCtx, "readiness", g.waitUpstreams)
 	g.loop(&group, loopCtx, "resource updates", g.router.ServeUpdates)
+	g.loop(&group, loopCtx, "pins", g.runPins)
 	if g.verifier != nil {
 		g.loop(&group, loopCtx, "oidc", g.runVerifier)
 	}
@@ -379,13 +390,14 @@ func (g *Gateway) runVerifier(ctx context.Context) {
 }
 
 // Reload applies next while the gateway runs: static upstreams, defaults.timeout, limits, cache
-// rules and policies change now; other keys that changed are logged as needing a restart. An
+// rules, policies, servers and tool overrides change now; other keys that changed are logged as needing a restart. An
 // error changes nothing.
 func (g *Gateway) Reload(next *config.Config) error {
 	rules, err := toolPolicy(next)
 	if err != nil {
 		return err
 	}
+	rules.Review = reviewOf(g.pins) // pinning's mode takes effect at the next start
 	policies, err := policiesOf(next)
 	if err != nil {
 		return err
@@ -396,8 +408,11 @@ func (g *Gateway) Reload(next *config.Config) error {
 	g.static.Set(registry.Static(next))
 	g.policies.Store(policies)
 	g.router.SetPolicy(rules)
+	if !reflect.DeepEqual(g.current.Servers, next.Servers) || *g.current.RootServer != *next.RootServer || !reflect.DeepEqual(g.current.RootSearch, next.RootSearch) {
+		g.router.SetServers(serversOf(next))
+	}
 	if restartNeeded(g.current, next) {
-		g.log.Warn("reloaded upstreams, limits, cache rules and policies; the other keys that changed take effect at the next start")
+		g.log.Warn("reloaded upstreams, limits, cache rules, policies, servers and tool overrides; the other keys that changed take effect at the next start")
 	} else {
 		g.log.Info("config reloaded", "upstreams", len(next.Upstreams))
 	}
@@ -412,10 +427,11 @@ func (g *Gateway) currentConfig() *config.Config {
 }
 
 // restartNeeded reports whether next changes keys a reload cannot apply: anything but static
-// upstreams, defaults.timeout, limits, cache rules and policies.
+// upstreams, defaults.timeout, limits, cache rules, policies, servers and tool overrides.
 func restartNeeded(cur, next *config.Config) bool {
 	strip := func(c config.Config) config.Config {
 		c.Upstreams, c.Defaults.Timeout, c.Limits, c.Cache.Tools, c.Auth.Policies = nil, 0, config.Limits{}, nil, nil
+		c.Auth.DefaultPolicy, c.Servers, c.RootServer, c.RootSearch, c.Tools = "", nil, nil, config.ToolSearch{}, nil
 		return c
 	}
 	return !reflect.DeepEqual(strip(*cur), strip(*next))

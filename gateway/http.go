@@ -30,7 +30,7 @@ func (g *Gateway) buildServers(cfg *config.Config, metrics *telemetry.Metrics) {
 	}
 
 	mcpMux := http.NewServeMux()
-	var mcpHandler http.Handler = g.router.Handler()
+	var mcpHandler http.Handler = g.router.ServerHandler()
 	if auth != nil {
 		mcpHandler = auth.Wrap(withPrincipalInAccessLog(mcpHandler))
 	}
@@ -44,8 +44,10 @@ func (g *Gateway) buildServers(cfg *config.Config, metrics *telemetry.Metrics) {
 	if auth != nil {
 		mcpMux.HandleFunc("GET "+authn.MetadataPath, auth.ServeMetadata)
 		mcpMux.HandleFunc("GET "+authn.MetadataPath+"/mcp", auth.ServeMetadata)
+		mcpMux.Handle("GET "+authn.MetadataPath+"/mcp/{server}", g.router.KnownServer(http.HandlerFunc(auth.ServeMetadata)))
 	}
 	mcpMux.Handle("/mcp", mcpHandler)
+	mcpMux.Handle("/mcp/{server}", mcpHandler) // virtual servers
 
 	adminMux := mcpMux
 	if g.adminLn != g.mcpLn {
@@ -95,6 +97,7 @@ func (g *Gateway) registerAdmin(mux *http.ServeMux, auth *authn.Authenticator, a
 		func() any { return catalogView(g.router, g.manager, g.policies.Load()) },
 		func() any { return upstreamsView(g.manager) })
 	admin.RegisterCachePurge(ops, g.purgeCache)
+	g.pinAdmin().Register(ops)
 	var opsHandler http.Handler = ops
 	if auth != nil && (g.adminLn == g.mcpLn || !isLoopbackAddr(g.adminLn.Addr())) {
 		opsHandler = auth.WrapAdmin(ops, adminScope)

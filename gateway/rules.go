@@ -41,7 +41,7 @@ func toolPolicy(cfg *config.Config) (router.Policy, error) {
 	if err != nil {
 		return router.Policy{}, err
 	}
-	return router.Policy{Limit: limit, Cache: rule}, nil
+	return router.Policy{Limit: limit, Cache: rule, Overrides: overridesOf(cfg)}, nil
 }
 
 // limitFunc resolves each tool's rate limit: limits.tools by exact name, then by glob (sorted),

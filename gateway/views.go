@@ -1,6 +1,9 @@
 package gateway
 
 import (
+	"maps"
+	"slices"
+
 	"github.com/switchboard-mcp/switchboard/authn"
 	"github.com/switchboard-mcp/switchboard/router"
 	"github.com/switchboard-mcp/switchboard/telemetry"
@@ -74,5 +77,43 @@ func catalogView(rt *router.Router, m *upstream.Manager, rules *authn.Rules) any
 		}
 		tools = append(tools, v)
 	}
-	return map[string]any{"upstreams": upstreamsView(m).(map[string]any)["upstreams"], "tools": tools}
+	return map[string]any{"upstreams": upstreamsView(m).(map[string]any)["upstreams"], "tools": tools, "servers": serversView(rt)}
+}
+
+type serverView struct {
+	Name        string   `json:"name"`
+	Path        string   `json:"path"`
+	Description string   `json:"description,omitempty"`
+	ToolSearch  string   `json:"tool_search"`
+	MaxTools    int      `json:"max_tools,omitempty"`
+	Tools       []string `json:"tools"`
+}
+
+// serversView lists each server and the tools its selectors pick (a caller sees them
+// intersected with its policy view).
+func serversView(rt *router.Router) []serverView {
+	root, virtual := rt.Servers()
+	all := []*router.Server{}
+	if root != nil {
+		all = append(all, root)
+	}
+	for _, name := range slices.Sorted(maps.Keys(virtual)) {
+		all = append(all, virtual[name])
+	}
+	out := []serverView{}
+	for _, s := range all {
+		v := serverView{Name: s.Name, Path: "/mcp", Description: s.Description, ToolSearch: s.Search.Mode, MaxTools: s.Search.MaxTools, Tools: []string{}}
+		if s.Name != "" {
+			v.Path += "/" + s.Name
+		} else {
+			v.Name = "(root)"
+		}
+		for _, e := range rt.Catalog().Entries() {
+			if s.Selects(string(e.Name)) {
+				v.Tools = append(v.Tools, string(e.Name))
+			}
+		}
+		out = append(out, v)
+	}
+	return out
 }

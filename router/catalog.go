@@ -30,7 +30,10 @@ type Entry struct {
 	// Cache is how the tool's results are cached; nil: not at all.
 	Cache *CacheRule
 	// DefHash identifies the definition, so a changed tool never gets old cached results.
-	DefHash      string
+	DefHash string
+	// Held is a tool whose upstream changed its definition and pinning holds the change: the
+	// last approved definition is listed, calls are refused with definition_changed.
+	Held         bool
 	def          mcp.Tool
 	defJSON      []byte // def as clients receive it; compared to detect real changes
 	upstreamRate ratelimit.Rate
@@ -44,14 +47,71 @@ type CacheRule struct {
 	Shared bool
 }
 
-// Policy is how the catalog gives each tool its rate limit and cache rule. A nil func gives none.
+// Policy is how the catalog shapes each tool from the config: which definition is served
+// (pinning), the operator's overrides, its rate limit and cache rule. A nil func gives none.
 type Policy struct {
+	// Review decides which definition of an upstream's tool is served (pinning); nil: the
+	// upstream's current one.
+	Review func(service registry.ServiceName, tool string, raw json.RawMessage) Pinned
+	// Overrides are the operator's word on exposed tools: what the LLM sees.
+	Overrides map[ExposedName]Override
 	// Limit gives the tool exposed as name, whose upstream set upstreamRate (zero: none), its
 	// rate limit.
 	Limit LimitFunc
 	// Cache gives the tool exposed as name its cache rule, from the upstream's own TTL for
 	// read-only tools and the tool's annotations; nil: not cached.
 	Cache func(name ExposedName, upstreamTTL time.Duration, annotations mcp.ToolAnnotation) *CacheRule
+}
+
+// Pinned is pinning's decision on one upstream tool.
+type Pinned struct {
+	// Serve is the definition to list: the current one, or the last approved one.
+	Serve json.RawMessage
+	// Held: the upstream changed the definition and the change awaits approval; calls are
+	// refused with definition_changed.
+	Held bool
+	// Hidden: a new tool awaiting approval; not in the catalog at all.
+	Hidden bool
+}
+
+// Override is the operator's word on one exposed tool. Nil fields keep the upstream's.
+type Override struct {
+	Description, Title *string
+	// Disabled leaves the tool out of the catalog: unknown to every caller.
+	Disabled    bool
+	Annotations AnnotationOverride
+}
+
+// AnnotationOverride replaces the tool annotations that are set.
+type AnnotationOverride struct {
+	Title                                                        *string
+	ReadOnlyHint, DestructiveHint, IdempotentHint, OpenWorldHint *bool
+}
+
+// apply puts o on def.
+func (o Override) apply(def *mcp.Tool) {
+	if o.Description != nil {
+		def.Description = *o.Description
+	}
+	if o.Title != nil {
+		def.Title = *o.Title
+	}
+	a := &def.Annotations
+	if o.Annotations.Title != nil {
+		a.Title = *o.Annotations.Title
+	}
+	for _, f := range []struct {
+		to   **bool
+		from *bool
+	}{
+		{&a.ReadOnlyHint, o.Annotations.ReadOnlyHint}, {&a.DestructiveHint, o.Annotations.DestructiveHint},
+		{&a.IdempotentHint, o.Annotations.IdempotentHint}, {&a.OpenWorldHint, o.Annotations.OpenWorldHint},
+	} {
+		if f.from != nil {
+			v := *f.from
+			*f.to = &v
+		}
+	}
 }
 
 // LimitFunc gives the rate limit of the tool exposed as name, whose upstream set upstreamRate
@@ -97,15 +157,21 @@ func buildCatalog(listings []upstream.Listing, naming Naming, policy Policy, log
 	byName := map[ExposedName][]candidate{}
 	for _, l := range listings {
 		for _, t := range l.Tools {
-			def, err := exposedDefinition(t.Raw)
+			raw, held := t.Raw, false
+			if policy.Review != nil {
+				pin := policy.Review(l.Name, t.Name, t.Raw)
+				if pin.Hidden {
+					continue
+				}
+				raw, held = pin.Serve, pin.Held
+			}
+			def, err := exposedDefinition(raw)
 			if err != nil {
 				log.Warn("tool left out of the catalog", "upstream", l.Name, "tool", t.Name, "err", err)
 				continue
 			}
 			name, altered := naming.candidate(l.Namespace, t.Name)
-			a := def.Annotations
-			e := &Entry{Upstream: l.Name, Tool: t.Name, def: def, upstreamRate: l.RateLimit, upstreamTTL: l.CacheTTL,
-				Idempotent: (a.IdempotentHint != nil && *a.IdempotentHint) || (a.ReadOnlyHint != nil && *a.ReadOnlyHint)}
+			e := &Entry{Upstream: l.Name, Tool: t.Name, def: def, upstreamRate: l.RateLimit, upstreamTTL: l.CacheTTL, Held: held}
 			byName[name] = append(byName[name], candidate{e, altered})
 		}
 	}
@@ -147,7 +213,16 @@ func buildCatalog(listings []upstream.Listing, naming Naming, policy Policy, log
 	}
 
 	c.entries = make([]*Entry, 0, len(c.byName))
-	for _, e := range c.byName {
+	for name, e := range c.byName {
+		if o, ok := policy.Overrides[name]; ok {
+			if o.Disabled {
+				delete(c.byName, name)
+				continue
+			}
+			o.apply(&e.def)
+		}
+		a := e.def.Annotations
+		e.Idempotent = (a.IdempotentHint != nil && *a.IdempotentHint) || (a.ReadOnlyHint != nil && *a.ReadOnlyHint)
 		if policy.Limit != nil {
 			e.Limit = policy.Limit(e.Name, e.upstreamRate)
 		}

@@ -16,7 +16,7 @@ type completions struct{ r *Router }
 
 func (c completions) CompletePromptArgument(ctx context.Context, name string, arg mcp.CompleteArgument, cctx mcp.CompleteContext) (*mcp.Completion, error) {
 	e := c.r.extras.Load().promptByName[name]
-	if e == nil || !c.r.nameAllowed(ctx, name) { // outside the view: as if there were no such prompt
+	if e == nil || !c.r.promptAllowed(ctx, name) { // outside the view: as if there were no such prompt
 		return nil, jsonRPCError(ctx, &upstream.RPCError{Code: mcp.INVALID_PARAMS, Message: "unknown prompt: " + name})
 	}
 	return c.complete(ctx, e.upstream, map[string]any{"type": "ref/prompt", "name": e.original}, arg, cctx)

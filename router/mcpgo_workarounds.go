@@ -205,13 +205,7 @@ func (r *Router) writeToolsList(w http.ResponseWriter, req *http.Request, id jso
 // toolsPage returns the serialized result of one tools/list page for the caller's view, or
 // false for a cursor the gateway did not make.
 func (r *Router) toolsPage(req *http.Request, cursor string) ([]byte, bool) {
-	key, allowed := "all", func(string) bool { return true }
-	if r.view != nil {
-		var only func(string) bool
-		if key, only = r.view(req.Context()); only != nil {
-			allowed = only
-		}
-	}
+	key, listed := r.listedTools(req.Context())
 	c := r.catalog.Load()
 	pages := r.pages.Load()
 	if pages == nil || pages.catalog != c {
@@ -233,11 +227,14 @@ func (r *Router) toolsPage(req *http.Request, cursor string) ([]byte, bool) {
 			return nil, false
 		}
 	}
-	var visible []*Entry
+	var visible [][]byte // definitions as clients get them
 	for _, e := range c.entries {
-		if allowed(string(e.Name)) {
-			visible = append(visible, e)
+		if listed(string(e.Name)) {
+			visible = append(visible, e.defJSON)
 		}
+	}
+	if listed(SearchToolsName) {
+		visible = append(visible, r.gatewayToolsJSON...)
 	}
 	if offset > len(visible) {
 		return nil, false
@@ -245,11 +242,11 @@ func (r *Router) toolsPage(req *http.Request, cursor string) ([]byte, bool) {
 	end := min(offset+max(r.pageSize, 1), len(visible))
 	var b bytes.Buffer
 	b.WriteString(`{"tools":[`)
-	for i, e := range visible[offset:end] {
+	for i, def := range visible[offset:end] {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		b.Write(e.defJSON)
+		b.Write(def)
 	}
 	b.WriteByte(']')
 	if end < len(visible) {

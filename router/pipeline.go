@@ -49,6 +49,9 @@ func (r *Router) callTool(ctx context.Context, req mcp.CallToolRequest) (res *mc
 		return nil, unknownTool(ctx, req.Params.Name)
 	}
 	rec.Tool, rec.Upstream, rec.Cacheable = string(entry.Name), string(entry.Upstream), entry.Cache != nil
+	if entry.Held {
+		return definitionChanged(entry), nil
+	}
 	if limited := r.limit(ctx, entry); limited != nil {
 		return limited, nil
 	}
@@ -68,11 +71,7 @@ func (r *Router) lookup(name string) (*Entry, bool) {
 // authorize reports whether the caller in ctx may call e: whether e is in the caller's view.
 // mcp-go's tool filter hides the other tools from lists; calls are decided here.
 func (r *Router) authorize(ctx context.Context, e *Entry) bool {
-	if r.view == nil {
-		return true
-	}
-	_, allowed := r.view(ctx)
-	return allowed == nil || allowed(string(e.Name))
+	return r.serverOf(ctx).tool(string(e.Name)) && r.policyAllows(ctx, string(e.Name))
 }
 
 // unknownTool is the answer to a call of a tool the catalog does not have or the caller may not

@@ -9,7 +9,7 @@ import (
 // getPrompt serves prompts/get of an exposed prompt from its upstream.
 func (r *Router) getPrompt(ctx context.Context, req mcp.GetPromptRequest) (*mcp.GetPromptResult, error) {
 	e := r.extras.Load().promptByName[req.Params.Name]
-	if e == nil || !r.nameAllowed(ctx, e.exposed) {
+	if e == nil || !r.promptAllowed(ctx, e.exposed) {
 		if e != nil {
 			r.refused(ctx, string(mcp.MethodPromptsGet), e.exposed)
 		}

@@ -65,6 +65,10 @@ type Options struct {
 	Limiter Limiter
 	// Sessions configure the sealed sessions of the 2025-11-25 era.
 	Sessions SessionOptions
+	// Root is what /mcp serves (nil: the whole catalog; SetServers changes it); Servers are
+	// the virtual servers.
+	Root    *Server
+	Servers []*Server
 }
 
 // Router serves the aggregated catalog over MCP and routes calls to upstreams.
@@ -90,6 +94,11 @@ type Router struct {
 	resView   func(context.Context) func(namespace, uri string) bool
 	pageSize  int
 	pages     atomic.Pointer[listPages]
+	servers   atomic.Pointer[servers]
+	sizes     atomic.Pointer[viewSizes]
+	indexes   atomic.Pointer[searchIndexes]
+	// gatewayToolsJSON are the gateway's own tools as tools/list shows them.
+	gatewayToolsJSON [][]byte
 	changedAt atomic.Int64 // unix nanoseconds of the last catalog change seen by clients
 }
 
@@ -138,30 +147,37 @@ func New(ups Upstreams, opts Options, log *slog.Logger) *Router {
 		server.WithPaginationLimit(opts.PageSize),
 		server.WithRecovery(),
 	}
-	if opts.View != nil {
-		// mcp-go applies the filter to tools/list and, with the requested tool alone, to
-		// tools/call. A call is let through to the pipeline, whose authorize step answers it
-		// exactly as an unknown tool and records the refusal (the filter cannot tell who asked).
-		serverOpts = append(serverOpts, server.WithToolFilter(func(ctx context.Context, tools []mcp.Tool) []mcp.Tool {
-			_, allowed := opts.View(ctx)
-			if allowed == nil || middleware.RPCMethodFrom(ctx) == string(mcp.MethodToolsCall) {
-				return tools
+	// mcp-go applies the filter to tools/list and, with the requested tool alone, to tools/call.
+	// A call is let through to the pipeline, whose authorize step answers it exactly as an
+	// unknown tool and records the refusal (the filter cannot tell who asked). A list shows the
+	// caller's view (listedTools).
+	serverOpts = append(serverOpts, server.WithToolFilter(func(ctx context.Context, tools []mcp.Tool) []mcp.Tool {
+		if middleware.RPCMethodFrom(ctx) == string(mcp.MethodToolsCall) {
+			return tools
+		}
+		_, listed := r.listedTools(ctx)
+		visible := tools[:0:0]
+		for _, t := range tools {
+			if listed(t.Name) {
+				visible = append(visible, t)
 			}
-			visible := tools[:0:0]
-			for _, t := range tools {
-				if allowed(t.Name) {
-					visible = append(visible, t)
-				}
-			}
-			return visible
-		}))
-	}
+		}
+		return visible
+	}))
 	r.mcp = server.NewMCPServer("switchboard", opts.Version, serverOpts...)
 	// mcp-go's Streamable HTTP server serves only the 2026-07-28 era, which has no sessions;
 	// sessionHTTP serves the 2025-11-25 era with sealed ones.
 	r.modern = server.NewStreamableHTTPServer(r.mcp, server.WithStateLess(true), server.WithStreamableHTTPLogger(log))
 	r.sessions = newSessionHTTP(r, r.modern, opts.Sessions, log)
 	r.catalog.Store(&Catalog{byName: map[ExposedName]*Entry{}})
+	if opts.Root == nil {
+		opts.Root = &Server{All: true, Search: Search{Mode: SearchOff}}
+	}
+	r.servers.Store(newServers(opts.Root, opts.Servers))
+	for _, t := range gatewayToolDefs() {
+		b, _ := json.Marshal(t)
+		r.gatewayToolsJSON = append(r.gatewayToolsJSON, b)
+	}
 	r.extras.Store(&extras{promptByName: map[string]*extraEntry{}, resourceByURI: map[string]*extraEntry{}, templateByURI: map[string]*extraEntry{}})
 	return r
 }
@@ -238,10 +254,11 @@ func (r *Router) Rebuild() {
 	if prev.sameTools(next) {
 		return
 	}
-	tools := make([]server.ServerTool, len(next.entries))
+	tools := make([]server.ServerTool, len(next.entries), len(next.entries)+2)
 	for i, e := range next.entries {
 		tools[i] = server.ServerTool{Tool: e.def, Handler: r.callTool}
 	}
+	tools = append(tools, r.gatewayTools()...) // listed only where tool search is on
 	r.mcp.SetTools(tools...) // also announces tools/list_changed to every session
 	r.changedAt.Store(time.Now().UnixNano())
 	r.log.Info("catalog changed", "tools", next.Len())

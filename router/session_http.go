@@ -181,7 +181,8 @@ func (h *sessionHTTP) initialize(w http.ResponseWriter, r *http.Request, body []
 	}
 	now := time.Now()
 	t := sessions.Ticket{ID: sessions.NewID(), Capabilities: req.Params.Capabilities, ClientInfo: req.Params.ClientInfo,
-		Principal: h.opts.Principal(r.Context()), Issued: now.Unix(), Expires: now.Add(h.opts.MaxAge).Unix()}
+		Principal: h.opts.Principal(r.Context()), Server: h.router.serverOf(r.Context()).Name,
+		Issued: now.Unix(), Expires: now.Add(h.opts.MaxAge).Unix()}
 	sess := newClientSession(t, h.opts.State)
 	resp := h.router.mcp.HandleMessage(h.router.mcp.WithContext(r.Context(), sess), body)
 	if ok, isResult := resp.(mcp.JSONRPCResponse); isResult {
@@ -217,6 +218,9 @@ func (h *sessionHTTP) open(w http.ResponseWriter, r *http.Request) (sessions.Tic
 		return sessions.Ticket{}, false
 	case t.Principal != h.opts.Principal(r.Context()):
 		h.refuse(w, r, "session belongs to another principal")
+		return sessions.Ticket{}, false
+	case t.Server != h.router.serverOf(r.Context()).Name:
+		h.refuse(w, r, "session belongs to another server")
 		return sessions.Ticket{}, false
 	}
 	ended, err := h.opts.State.Ended(r.Context(), t.ID)

@@ -17,8 +17,12 @@ import (
 // answered exactly as what does not exist: left out of lists, and the same error as for an
 // unknown name or URI, so the catalog does not leak.
 
-// resourceAllowed reports whether the caller of ctx may see and read e (a resource or template).
+// resourceAllowed reports whether the caller of ctx may see and read e (a resource or
+// template): its server selects it and its policy allows it.
 func (r *Router) resourceAllowed(ctx context.Context, e *extraEntry) bool {
+	if !r.serverOf(ctx).resource(e.exposed) {
+		return false
+	}
 	if r.resView == nil {
 		return true
 	}
@@ -26,8 +30,8 @@ func (r *Router) resourceAllowed(ctx context.Context, e *extraEntry) bool {
 	return allowed == nil || allowed(e.namespace, e.exposed)
 }
 
-// nameAllowed reports whether the caller of ctx may see and use the tool or prompt name.
-func (r *Router) nameAllowed(ctx context.Context, name string) bool {
+// policyAllows reports whether the caller's policy allows the tool or prompt name.
+func (r *Router) policyAllows(ctx context.Context, name string) bool {
 	if r.view == nil {
 		return true
 	}
@@ -35,24 +39,43 @@ func (r *Router) nameAllowed(ctx context.Context, name string) bool {
 	return allowed == nil || allowed(name)
 }
 
+// promptAllowed reports whether the caller of ctx may see and use the prompt name.
+func (r *Router) promptAllowed(ctx context.Context, name string) bool {
+	return r.serverOf(ctx).prompt(name) && r.policyAllows(ctx, name)
+}
+
+// toolView returns the key of the caller's view of tools (callers with the same key see the
+// same) and the predicate on exposed tool names: server selection and policy.
+func (r *Router) toolView(ctx context.Context) (string, func(name string) bool) {
+	s := r.serverOf(ctx)
+	key, policy := "all", func(string) bool { return true }
+	if r.view != nil {
+		var only func(string) bool
+		if key, only = r.view(ctx); only != nil {
+			policy = only
+		}
+	}
+	return s.key() + "|" + key, func(name string) bool { return s.tool(name) && policy(name) }
+}
+
 // filterLists drops from prompts/list, resources/list and resources/templates/list what the
 // caller may not see; mcp-go's after-list hooks get the result to change (its prompt filter
 // would also answer prompts/get, before the gateway could record the refusal).
 func (r *Router) filterLists(h *server.Hooks) {
 	h.AddAfterListPrompts(func(ctx context.Context, _ any, _ *mcp.ListPromptsRequest, res *mcp.ListPromptsResult) {
-		if r.view == nil || res == nil {
+		if res == nil {
 			return
 		}
 		visible := res.Prompts[:0]
 		for _, p := range res.Prompts {
-			if r.nameAllowed(ctx, p.Name) {
+			if r.promptAllowed(ctx, p.Name) {
 				visible = append(visible, p)
 			}
 		}
 		res.Prompts = visible
 	})
 	h.AddAfterListResources(func(ctx context.Context, _ any, _ *mcp.ListResourcesRequest, res *mcp.ListResourcesResult) {
-		if r.resView == nil || res == nil {
+		if res == nil {
 			return
 		}
 		x := r.extras.Load()
@@ -65,7 +88,7 @@ func (r *Router) filterLists(h *server.Hooks) {
 		res.Resources = visible
 	})
 	h.AddAfterListResourceTemplates(func(ctx context.Context, _ any, _ *mcp.ListResourceTemplatesRequest, res *mcp.ListResourceTemplatesResult) {
-		if r.resView == nil || res == nil {
+		if res == nil {
 			return
 		}
 		x := r.extras.Load()

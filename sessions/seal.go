@@ -29,6 +29,9 @@ type Ticket struct {
 	ClientInfo   json.RawMessage `json:"n,omitempty"`
 	// Principal is the fingerprint of who opened the session (see Fingerprint).
 	Principal string `json:"p"`
+	// Server is the virtual server the session was opened on ("" for /mcp): a session is
+	// served only there.
+	Server string `json:"s,omitempty"`
 	// Issued and Expires are unix seconds.
 	Issued  int64 `json:"t"`
 	Expires int64 `json:"e"`

@@ -40,6 +40,8 @@ type State struct {
 	ConsulReachable, ConsulSynced func() bool
 	// StreamsOpen is the number of GET streams of 2025-era sessions open on this replica.
 	StreamsOpen func() int
+	// PinChanges counts tool definitions that changed after they were pinned (pinning).
+	PinChanges func() uint64
 	// CacheStoreErrors counts failed cache store reads and writes since start;
 	// CacheStoreAvailable is false while the store is skipped after repeated failures.
 	CacheStoreErrors    func() (reads, writes uint64)
@@ -158,13 +160,14 @@ var (
 	changedDesc  = prometheus.NewDesc("switchboard_catalog_last_change_timestamp_seconds", "When the catalog last changed.", nil, nil)
 	consulUp     = prometheus.NewDesc("switchboard_consul_reachable", "1 while Consul answers.", nil, nil)
 	consulSynced = prometheus.NewDesc("switchboard_consul_synced", "1 once Consul was read once.", nil, nil)
+	pinDesc      = prometheus.NewDesc("switchboard_pin_changes_total", "Tool definitions an upstream changed after they were pinned (logged; served under warn, held under hold).", nil, nil)
 	sessionsDesc = prometheus.NewDesc("switchboard_streams_open", "GET streams of 2025-11-25 sessions open on this replica (a session itself costs a replica nothing; the 2026-07-28 era has none).", nil, nil)
 	cacheErrDesc = prometheus.NewDesc("switchboard_cache_store_errors_total", "Cache store operations that failed (timeouts included), by op (read, write). The call went on uncached.", []string{"op"}, nil)
 	cacheUpDesc  = prometheus.NewDesc("switchboard_cache_store_available", "0 while the cache store is skipped after failing five times in a row.", nil, nil)
 )
 
 func (c stateCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{inFlightDesc, upDesc, breakerDesc, toolsDesc, changedDesc, consulUp, consulSynced, sessionsDesc, cacheErrDesc, cacheUpDesc} {
+	for _, d := range []*prometheus.Desc{inFlightDesc, upDesc, breakerDesc, toolsDesc, changedDesc, consulUp, consulSynced, pinDesc, sessionsDesc, cacheErrDesc, cacheUpDesc} {
 		ch <- d
 	}
 }
@@ -187,6 +190,9 @@ func (c stateCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	if c.s.ConsulReachable != nil {
 		ch <- prometheus.MustNewConstMetric(consulUp, prometheus.GaugeValue, boolValue(c.s.ConsulReachable()))
+	}
+	if c.s.PinChanges != nil {
+		ch <- prometheus.MustNewConstMetric(pinDesc, prometheus.CounterValue, float64(c.s.PinChanges()))
 	}
 	if c.s.ConsulSynced != nil {
 		ch <- prometheus.MustNewConstMetric(consulSynced, prometheus.GaugeValue, boolValue(c.s.ConsulSynced()))

@@ -31,9 +31,12 @@ func main() {
 		audience   = flag.String("audience", "", "with --jwks: the audience tokens must carry")
 		issuer     = flag.String("issuer", "", "with --jwks: the issuer tokens must come from (default: any)")
 		tokenFile  = flag.String("token-log", "", "with --jwks: append the SHA-256 of each distinct bearer token received to this file")
+		generated  = flag.Int("generated", 0, "also offer this many generated tools gen_0000... (big catalogs for tool search)")
 	)
 	flag.Parse()
 	s := newServer(*name, *enableExit, *withExtra)
+	addShifty(s)
+	addGenerated(s, min(max(*generated, 0), 10_000))
 
 	if *listen == "" {
 		if err := server.ServeStdio(s); err != nil && !errors.Is(err, context.Canceled) {
