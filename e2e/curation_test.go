@@ -191,3 +191,161 @@ func TestReloadChangesServers(t *testing.T) {
 		t.Errorf("the added server lists %v", got)
 	}
 }
+
+// TestToolSearchOverABigCatalog: with 300 tools and tool_search auto, tools/list has fewer than
+// max_tools entries (the always tools and the two gateway tools); a search for words of one
+// tool's description returns it first; switchboard__call_tool calls it, audited under its name.
+func TestToolSearchOverABigCatalog(t *testing.T) {
+	t.Parallel()
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	gen := runDemoHTTP(t, "gen", addr, false, "--generated", "300")
+	g := startGateway(t, fmt.Sprintf("audit: {stdout: true}\ntool_search: auto\nmax_tools: 100\nalways: [\"gen__now\"]\nupstreams: [{name: gen, url: %s}]\n", gen.URL))
+	c := connect(t, g.URL, true, nil)
+	listed := rawTools(t, c)
+	if len(listed) >= 100 || len(listed) != 3 {
+		t.Fatalf("tools/list with 300+ tools and tool_search auto: %d tools (%v), want gen__now and the two gateway tools", len(listed), keys(listed))
+	}
+	for _, want := range []string{"gen__now", "switchboard__search_tools", "switchboard__call_tool"} {
+		if _, ok := listed[want]; !ok {
+			t.Errorf("%s is not listed: %v", want, keys(listed))
+		}
+	}
+	// gen_0137: verb 137%15=2 (summarize), object (137/15)%15=9 (calendars), place 0 (ledger).
+	res := call(t, c, "switchboard__search_tools", map[string]any{"query": "summarize the calendars in the ledger", "limit": 5})
+	var found []struct {
+		Name        string          `json:"name"`
+		Description string          `json:"description"`
+		InputSchema json.RawMessage `json:"inputSchema"`
+	}
+	if err := json.Unmarshal([]byte(text(res)), &found); err != nil || len(found) == 0 {
+		t.Fatalf("search answered %q: %v", text(res), err)
+	}
+	if found[0].Name != "gen__gen_0137" || len(found) > 5 || len(found[0].InputSchema) == 0 {
+		t.Errorf("search: first %s of %d, want gen__gen_0137 with its schema: %+v", found[0].Name, len(found), found)
+	}
+	got := call(t, c, "switchboard__call_tool", map[string]any{"name": found[0].Name, "arguments": map[string]any{}})
+	if text(got) != "gen_0137 done" {
+		t.Errorf("switchboard__call_tool answered %q", text(got))
+	}
+	// A direct call of a tool in the view but not listed works too.
+	if direct := call(t, c, "gen__gen_0001", map[string]any{}); text(direct) != "gen_0001 done" {
+		t.Errorf("direct call: %q", text(direct))
+	}
+	eventually(t, 5*time.Second, "the audit line under the real tool's name", func() error {
+		for _, l := range auditLines(g) {
+			if l["tool"] == "gen__gen_0137" && l["outcome"] == "ok" {
+				return nil
+			}
+		}
+		return fmt.Errorf("no audit line for gen__gen_0137")
+	})
+}
+
+func keys(m map[string]json.RawMessage) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// description returns the listed description of a tool.
+func description(t *testing.T, _ any, tools map[string]json.RawMessage, name string) string {
+	t.Helper()
+	var def struct {
+		Description string `json:"description"`
+	}
+	_ = json.Unmarshal(tools[name], &def)
+	return def.Description
+}
+
+// TestPinningAndOverrides: an upstream that changes a tool's description. warn logs and serves
+// the change; hold keeps listing the approved definition and refuses calls with
+// definition_changed until /admin/pins/approve, and the approval survives a restart. Overrides
+// change what tools/list shows, and disabled hides a tool.
+func TestPinningAndOverrides(t *testing.T) {
+	t.Parallel()
+	const steady = "Answers the word steady."
+	t.Run("warn", func(t *testing.T) {
+		demo := startDemoHTTP(t, "demo", false)
+		g := startGateway(t, fmt.Sprintf("upstreams: [{name: demo, url: %s}]\n", demo.URL))
+		c := connect(t, g.URL, true, nil)
+		call(t, c, "demo__toggle_description", map[string]any{})
+		eventually(t, 10*time.Second, "the change served and logged", func() error {
+			if d := description(t, nil, rawTools(t, c), "demo__shifty"); d == steady {
+				return fmt.Errorf("still the old description")
+			}
+			if !strings.Contains(g.proc.out.String(), "tool definition changed; serving the new one") {
+				return fmt.Errorf("not logged")
+			}
+			return nil
+		})
+		if n := scrape(t, g, "switchboard_pin_changes_total"); n < 1 {
+			t.Errorf("switchboard_pin_changes_total = %v", n)
+		}
+	})
+	t.Run("hold", func(t *testing.T) {
+		demo := startDemoHTTP(t, "demo", false)
+		pins := t.TempDir() + "/pins.json"
+		cfg := fmt.Sprintf(`pinning: {mode: hold, file: %s}
+tools:
+  "demo__echo": {description: "The operator's echo.", title: "Echo"}
+  "demo__fail": {disabled: true}
+upstreams: [{name: demo, url: %s}]
+`, pins, demo.URL)
+		g := startGateway(t, cfg)
+		c := connect(t, g.URL, true, nil)
+		tools := rawTools(t, c)
+		if d := description(t, nil, tools, "demo__echo"); d != "The operator's echo." {
+			t.Errorf("override: demo__echo's description %q", d)
+		}
+		if _, ok := tools["demo__fail"]; ok {
+			t.Error("a disabled tool is listed")
+		}
+		if _, err := callErr(c, "demo__fail", map[string]any{}); err == nil || !strings.Contains(err.Error(), "unknown tool") {
+			t.Errorf("a disabled tool's call: %v", err)
+		}
+		call(t, c, "demo__toggle_description", map[string]any{})
+		eventually(t, 10*time.Second, "the change held", func() error {
+			res := call(t, c, "demo__shifty", map[string]any{})
+			if gatewayErrorCode(res) != "definition_changed" {
+				return fmt.Errorf("shifty answered %q", text(res))
+			}
+			return nil
+		})
+		if d := description(t, nil, rawTools(t, c), "demo__shifty"); d != steady {
+			t.Errorf("hold lists %q, want the approved description", d)
+		}
+		resp, err := http.Get(g.Admin + "/admin/pins")
+		if err != nil {
+			t.Fatal(err)
+		}
+		held, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.Contains(string(held), `"tool":"demo__shifty"`) || !strings.Contains(string(held), "ignore earlier instructions") {
+			t.Errorf("/admin/pins: %s", held)
+		}
+		resp, err = http.Post(g.Admin+"/admin/pins/approve", "application/json", strings.NewReader(`{"tool":"demo__shifty"}`))
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("approve: %v %v", err, resp)
+		}
+		resp.Body.Close()
+		eventually(t, 10*time.Second, "the approved change served", func() error {
+			if d := description(t, nil, rawTools(t, c), "demo__shifty"); d == steady {
+				return fmt.Errorf("still the old description")
+			}
+			if res := call(t, c, "demo__shifty", map[string]any{}); text(res) != "steady" {
+				return fmt.Errorf("shifty answered %q", text(res))
+			}
+			return nil
+		})
+		// The approval survives a restart: a new gateway on the same pin file serves it at once.
+		g.proc.kill()
+		g2 := startGateway(t, cfg)
+		c2 := connect(t, g2.URL, true, nil)
+		if res := call(t, c2, "demo__shifty", map[string]any{}); text(res) != "steady" {
+			t.Errorf("after a restart shifty answered %q (%s)", text(res), gatewayErrorCode(res))
+		}
+	})
+}
