@@ -95,7 +95,9 @@ auth:
     - {when: {scope: some}, allow: ["fx__echo"], allow_resources: ["everything+demo://resource/static/document/s*"]}
 upstreams: [{name: fx, url: %s}, {name: everything, url: %s}]
 `, iss.URL, resource, demo.URL, everything.URL))
-	token := func(scopes string) string { return iss.Sign("ec-1", iss.Claims("user-"+strings.Fields(scopes)[1], resource, scopes)) }
+	token := func(scopes string) string {
+		return iss.Sign("ec-1", iss.Claims("user-"+strings.Fields(scopes)[1], resource, scopes))
+	}
 	admin, fxOnly, whole, some := token("mcp all"), token("mcp fx-only"), token("mcp whole"), token("mcp some")
 
 	// What exists: an unrestricted principal (no policy matches, default allow) sees it all.
@@ -267,7 +269,7 @@ upstreams: [{name: fx, url: %s}]
 	rpc(t, g.URL, alice, s, "tools/call", map[string]any{"name": "fx__now", "arguments": map[string]any{"secret": secretArg}}) // outside the view
 	rpc(t, g.URL, alice, s, "tools/call", map[string]any{"name": "fx__echo", "arguments": map[string]any{"text": secretArg}})  // allowed
 	rpc(t, g.URL, alice, s, "tools/call", map[string]any{"name": "fx__echo", "arguments": map[string]any{"text": secretArg}})  // rate limited
-	mcpPost(t, g.URL, bob, s, listBody)                                                                                       // Alice's session, Bob's token
+	mcpPost(t, g.URL, bob, s, listBody)                                                                                        // Alice's session, Bob's token
 
 	want := []struct{ outcome, reason, subject, method, tool string }{
 		{"unauthenticated", "missing_token", "", "tools/call", "fx__echo"},

@@ -46,7 +46,7 @@ type extras struct {
 	prompts, resources, templates []*extraEntry // sorted by exposed
 	promptByName, resourceByURI   map[string]*extraEntry
 	templateByURI                 map[string]*extraEntry // by exposed URI template
-	json                          []byte // all three as clients see them, to detect changes
+	json                          []byte                 // all three as clients see them, to detect changes
 }
 
 // buildExtras names every prompt, resource and template; the first upstream (by name) keeps a

@@ -99,7 +99,7 @@ type Router struct {
 	indexes   atomic.Pointer[searchIndexes]
 	// gatewayToolsJSON are the gateway's own tools as tools/list shows them.
 	gatewayToolsJSON [][]byte
-	changedAt atomic.Int64 // unix nanoseconds of the last catalog change seen by clients
+	changedAt        atomic.Int64 // unix nanoseconds of the last catalog change seen by clients
 }
 
 // StreamsOpen is the number of 2025-era GET streams open on this replica (sessions themselves
@@ -259,7 +259,7 @@ func (r *Router) Rebuild() {
 		tools[i] = server.ServerTool{Tool: e.def, Handler: r.callTool}
 	}
 	tools = append(tools, r.gatewayTools()...) // listed only where tool search is on
-	r.mcp.SetTools(tools...) // also announces tools/list_changed to every session
+	r.mcp.SetTools(tools...)                   // also announces tools/list_changed to every session
 	r.changedAt.Store(time.Now().UnixNano())
 	r.log.Info("catalog changed", "tools", next.Len())
 }

@@ -21,7 +21,7 @@ type streams struct {
 // stream is one open GET stream.
 type stream struct {
 	session *clientSession
-	owner   string // whose cap it counts against
+	owner   string        // whose cap it counts against
 	done    chan struct{} // closed to end the stream (cap reached, draining)
 	once    sync.Once
 }
