@@ -14,7 +14,7 @@ type Config struct {
 	// Listen is the address of the MCP endpoint (/mcp). Default 127.0.0.1:8080.
 	Listen string `yaml:"listen"`
 	// PublicURL is how clients reach the gateway (without /mcp); the protected resource metadata
-	// names it as the resource. Default: http:// + Listen.
+	// names it as the resource. Default: http:// + Listen (https:// with TLS).
 	PublicURL string `yaml:"public_url"`
 	// AdminListen is the address of /healthz, /readyz, /metrics and /admin/*. Empty: they are
 	// served on Listen.
@@ -72,6 +72,9 @@ type Config struct {
 	Tools map[string]ToolOverride `yaml:"tools"`
 	// Pinning guards against tool definitions that change under the gateway.
 	Pinning Pinning `yaml:"pinning"`
+	// TLS serves listen and admin_listen over HTTPS. Nil: plain HTTP (TLS ends at a proxy, or
+	// nowhere).
+	TLS *TLS `yaml:"tls"`
 
 	// redisKey is where the Redis setting was written ("redis" or "cache.redis"), for errors.
 	redisKey string
@@ -352,7 +355,7 @@ func (c *Config) applyDefaults() {
 		c.Listen = "127.0.0.1:8080"
 	}
 	if c.PublicURL == "" {
-		c.PublicURL = "http://" + c.Listen
+		c.PublicURL = c.scheme() + "://" + c.Listen
 	}
 	if c.Naming.Separator == "" {
 		c.Naming.Separator = "__"

@@ -245,6 +245,7 @@ func (c *Config) validate() Errors {
 	errs = append(errs, c.Sessions.validate()...)
 	errs = append(errs, c.validateCuration()...)
 	errs = append(errs, c.validateCredentials()...)
+	errs = append(errs, c.validateTLS()...)
 	for i, cidr := range c.TrustedProxies {
 		if _, err := netip.ParsePrefix(cidr); err != nil {
 			fail(fmt.Sprintf("trusted_proxies[%d]", i), "want a CIDR like 10.0.0.0/8, got %q", cidr)
@@ -387,7 +388,7 @@ func (c *Config) Warnings() []FieldError {
 			}
 		}
 	}
-	return out
+	return append(out, c.tlsWarnings()...)
 }
 
 // shadows reports whether every principal that matches later also matches earlier: earlier
