@@ -56,6 +56,7 @@ func (g *Gateway) buildServers(cfg *config.Config, metrics *telemetry.Metrics) {
 	g.registerAdmin(adminMux, auth, cfg.Auth.AdminScope, metrics)
 	// Replicas hand each other clients' answers here; the body is sealed with the session key.
 	adminMux.Handle("POST /internal/answers", g.router.AnswersHandler())
+	adminMux.Handle("POST /internal/resume", g.router.ResumeHandler()) // 2026-era retries, same seal
 
 	// The outer layers, in the contract's order: recover, request id, access log.
 	outer := func(h http.Handler) http.Handler {

@@ -19,10 +19,22 @@ import (
 	"github.com/switchboard-mcp/switchboard/upstream"
 )
 
-// callTool is the handler of every exposed tool: the pipeline of one tools/call, each step a
-// function of its own, in the order of design.md: lookup -> authorize -> limit -> cache ->
-// call upstream -> shape the result (or map the error, callError).
-func (r *Router) callTool(ctx context.Context, req mcp.CallToolRequest) (res *mcp.CallToolResult, err error) {
+// callTool is the handler of every exposed tool. A call of a 2026-07-28 client may have to ask
+// it for input on the way (mrtr.go); every other call runs the pipeline at once.
+func (r *Router) callTool(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+	if server.IsModernRequest(ctx) {
+		if req.Params.RequestState != "" {
+			return r.resumeCall(ctx, req)
+		}
+		return r.callAskingInput(ctx, req)
+	}
+	return r.runCall(ctx, req, r.relay(ctx, req))
+}
+
+// runCall is the pipeline of one tools/call, each step a function of its own, in the order of
+// design.md: lookup -> authorize -> limit -> cache -> call upstream -> shape the result (or
+// map the error, callError). relay is where what the upstream says to the client goes.
+func (r *Router) runCall(ctx context.Context, req mcp.CallToolRequest, relay upstream.Relay) (res *mcp.CallToolResult, err error) {
 	r.inFlight.Add(1)
 	defer r.inFlight.Add(-1)
 	var rec callrecord.Record // filled only for an observer
@@ -55,7 +67,7 @@ func (r *Router) callTool(ctx context.Context, req mcp.CallToolRequest) (res *mc
 	if limited := r.limit(ctx, entry); limited != nil {
 		return limited, nil
 	}
-	f, err := r.fetch(ctx, entry, req.Params.RawArguments, r.relay(ctx, req))
+	f, err := r.fetch(ctx, entry, req.Params.RawArguments, relay)
 	rec.CacheHit, rec.Instance = f.hit != nil, string(f.instance)
 	if err != nil {
 		return r.callError(ctx, entry, err)

@@ -97,6 +97,7 @@ type Router struct {
 	servers   atomic.Pointer[servers]
 	sizes     atomic.Pointer[viewSizes]
 	indexes   atomic.Pointer[searchIndexes]
+	parked    *parked // 2026-era calls waiting for their clients' input
 	// gatewayToolsJSON are the gateway's own tools as tools/list shows them.
 	gatewayToolsJSON [][]byte
 	changedAt        atomic.Int64 // unix nanoseconds of the last catalog change seen by clients
@@ -169,6 +170,7 @@ func New(ups Upstreams, opts Options, log *slog.Logger) *Router {
 	// sessionHTTP serves the 2025-11-25 era with sealed ones.
 	r.modern = server.NewStreamableHTTPServer(r.mcp, server.WithStateLess(true), server.WithStreamableHTTPLogger(log))
 	r.sessions = newSessionHTTP(r, r.modern, opts.Sessions, log)
+	r.parked = newParked(r.sessions.opts.Sealer, r.sessions.opts.ReplicaAddress)
 	r.catalog.Store(&Catalog{byName: map[ExposedName]*Entry{}})
 	if opts.Root == nil {
 		opts.Root = &Server{All: true, Search: Search{Mode: SearchOff}}
