@@ -75,6 +75,8 @@ type Config struct {
 	// TLS serves listen and admin_listen over HTTPS. Nil: plain HTTP (TLS ends at a proxy, or
 	// nowhere).
 	TLS *TLS `yaml:"tls"`
+	// Stdio configures `switchboard stdio`, the gateway of one client on stdin and stdout.
+	Stdio Stdio `yaml:"stdio"`
 
 	// redisKey is where the Redis setting was written ("redis" or "cache.redis"), for errors.
 	redisKey string

@@ -246,6 +246,7 @@ func (c *Config) validate() Errors {
 	errs = append(errs, c.validateCuration()...)
 	errs = append(errs, c.validateCredentials()...)
 	errs = append(errs, c.validateTLS()...)
+	errs = append(errs, c.Stdio.validate()...)
 	for i, cidr := range c.TrustedProxies {
 		if _, err := netip.ParsePrefix(cidr); err != nil {
 			fail(fmt.Sprintf("trusted_proxies[%d]", i), "want a CIDR like 10.0.0.0/8, got %q", cidr)
