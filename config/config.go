@@ -55,6 +55,11 @@ type Config struct {
 	Redis *Redis `yaml:"redis"`
 	// Sessions configures the sealed, principal-bound session ids of the 2025-11-25 era.
 	Sessions Sessions `yaml:"sessions"`
+	// AllowedHosts are Host header values (host or host:port) served on a loopback listener
+	// besides loopback names and public_url's host: a sidecar proxy in the pod (oauth2-proxy,
+	// Envoy) forwards the public Host over loopback. Other hosts on loopback get 403 (DNS
+	// rebinding protection).
+	AllowedHosts []string `yaml:"allowed_hosts"`
 	// TrustedProxies are the CIDRs whose X-Forwarded-For is believed: anonymous callers are rate
 	// limited per client address, and behind such a proxy that address is the one it forwarded.
 	TrustedProxies []string `yaml:"trusted_proxies"`

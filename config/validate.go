@@ -247,6 +247,11 @@ func (c *Config) validate() Errors {
 	errs = append(errs, c.validateCredentials()...)
 	errs = append(errs, c.validateTLS()...)
 	errs = append(errs, c.Stdio.validate()...)
+	for i, h := range c.AllowedHosts {
+		if h == "" || strings.ContainsAny(h, "/ @?#") {
+			fail(fmt.Sprintf("allowed_hosts[%d]", i), "want a host or host:port as clients send in Host, got %q", h)
+		}
+	}
 	for i, cidr := range c.TrustedProxies {
 		if _, err := netip.ParsePrefix(cidr); err != nil {
 			fail(fmt.Sprintf("trusted_proxies[%d]", i), "want a CIDR like 10.0.0.0/8, got %q", cidr)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
+	"net/url"
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
@@ -123,4 +124,14 @@ func trustedProxies(cidrs []string) []netip.Prefix {
 		ps = append(ps, p.Masked())
 	}
 	return ps
+}
+
+// allowedHosts are the Host values a loopback listener serves besides loopback names:
+// public_url's host (with and without its port) and allowed_hosts.
+func allowedHosts(cfg *config.Config) []string {
+	hosts := append([]string{}, cfg.AllowedHosts...)
+	if u, err := url.Parse(cfg.PublicURL); err == nil && u.Host != "" {
+		hosts = append(hosts, u.Host, u.Hostname())
+	}
+	return hosts
 }

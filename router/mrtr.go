@@ -49,6 +49,7 @@ type parkedCall struct {
 	tool      string
 	principal string
 	slot      *errorSlot // the first leg's: where the pipeline puts a JSON-RPC error
+	cancel    context.CancelFunc // ends the call: its client left in the middle of a leg
 
 	asked chan struct{}      // a new input request is pending (coalesced)
 	final chan finishedCall  // the call's end, once
@@ -92,6 +93,7 @@ func (r *Router) callAskingInput(ctx context.Context, req mcp.CallToolRequest) (
 	// The call outlives this request: its upstream request waits for the answers the retry
 	// brings. Its own deadline (the upstream's timeout) still bounds it.
 	callCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.maxWait)
+	pc.cancel = cancel
 	go func() {
 		defer cancel()
 		res, err := r.runCall(callCtx, req, relay)
@@ -123,6 +125,9 @@ func (r *Router) await(ctx context.Context, pc *parkedCall) (*mcp.CallToolResult
 				return res, nil
 			}
 		case <-ctx.Done():
+			// The client left in the middle of a leg (not between legs, where the call waits
+			// for its retry): the call is cancelled, as any other call whose client leaves.
+			pc.cancel()
 			return nil, ctx.Err()
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -65,6 +66,9 @@ type Options struct {
 	Limiter Limiter
 	// Sessions configure the sealed sessions of the 2025-11-25 era.
 	Sessions SessionOptions
+	// AllowedHosts are Host values served on a loopback listener besides loopback names (DNS
+	// rebinding protection refuses the others): public_url's host and allowed_hosts.
+	AllowedHosts []string
 	// Root is what /mcp serves (nil: the whole catalog; SetServers changes it); Servers are
 	// the virtual servers.
 	Root    *Server
@@ -98,6 +102,8 @@ type Router struct {
 	sizes     atomic.Pointer[viewSizes]
 	indexes   atomic.Pointer[searchIndexes]
 	parked    *parked // 2026-era calls waiting for their clients' input
+	// allowedHosts: see Options.AllowedHosts; lowercased.
+	allowedHosts map[string]bool
 	// gatewayToolsJSON are the gateway's own tools as tools/list shows them.
 	gatewayToolsJSON [][]byte
 	changedAt        atomic.Int64 // unix nanoseconds of the last catalog change seen by clients
@@ -168,9 +174,16 @@ func New(ups Upstreams, opts Options, log *slog.Logger) *Router {
 	r.mcp = server.NewMCPServer("switchboard", opts.Version, serverOpts...)
 	// mcp-go's Streamable HTTP server serves only the 2026-07-28 era, which has no sessions;
 	// sessionHTTP serves the 2025-11-25 era with sealed ones.
-	r.modern = server.NewStreamableHTTPServer(r.mcp, server.WithStateLess(true), server.WithStreamableHTTPLogger(log))
+	// sessionHTTP checks the Host (rejectRebinding, with allowed_hosts) before it hands a request
+	// on, so mcp-go's own check, which knows no allowed hosts, is off.
+	r.modern = server.NewStreamableHTTPServer(r.mcp, server.WithStateLess(true), server.WithStreamableHTTPLogger(log),
+		server.WithDisableLocalhostProtection(true))
 	r.sessions = newSessionHTTP(r, r.modern, opts.Sessions, log)
 	r.parked = newParked(r.sessions.opts.Sealer, r.sessions.opts.ReplicaAddress)
+	r.allowedHosts = map[string]bool{}
+	for _, h := range opts.AllowedHosts {
+		r.allowedHosts[strings.ToLower(h)] = true
+	}
 	r.catalog.Store(&Catalog{byName: map[ExposedName]*Entry{}})
 	if opts.Root == nil {
 		opts.Root = &Server{All: true, Search: Search{Mode: SearchOff}}
