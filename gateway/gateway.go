@@ -55,6 +55,7 @@ type Gateway struct {
 	mcpLn, adminLn net.Listener
 	servers        []*http.Server
 	listeners      []net.Listener
+	certs          *certFiles // nil without tls
 
 	manager   *upstream.Manager
 	static    *registry.StaticSource
@@ -98,6 +99,9 @@ func New(cfg *config.Config, opts Options) (_ *Gateway, err error) {
 		g.log.Warn("config: "+w.Msg, "key", w.Path)
 	}
 	if err := g.listen(cfg); err != nil {
+		return nil, err
+	}
+	if err := g.setupTLS(cfg); err != nil {
 		return nil, err
 	}
 	stopTracing, err := telemetry.StartTracing(context.Background(), opts.Version)
@@ -166,6 +170,7 @@ func New(cfg *config.Config, opts Options) (_ *Gateway, err error) {
 	}, g.log)
 	g.manager.OnResourceUpdated(g.router.ResourceUpdated)
 	g.buildServers(cfg, metrics)
+	g.useTLS()
 	return g, nil
 }
 
@@ -282,17 +287,20 @@ func (g *Gateway) Run(ctx context.Context) error {
 	if g.verifier != nil {
 		g.loop(&group, loopCtx, "oidc", g.runVerifier)
 	}
+	if g.certs != nil {
+		g.loop(&group, loopCtx, "tls", g.certs.Run)
+	}
 
 	failed := make(chan error, len(g.servers))
 	for i, srv := range g.servers {
 		group.Go(func() error {
-			if err := srv.Serve(g.listeners[i]); !errors.Is(err, http.ErrServerClosed) {
+			if err := serve(srv, g.listeners[i]); !errors.Is(err, http.ErrServerClosed) {
 				failed <- err
 			}
 			return nil
 		})
 	}
-	fmt.Fprintf(g.opts.Stdout, "switchboard %s: MCP endpoint http://%s/mcp (admin: http://%s/readyz)\n", g.opts.Version, g.mcpLn.Addr(), g.adminLn.Addr())
+	fmt.Fprintf(g.opts.Stdout, "switchboard %s: MCP endpoint %s://%s/mcp (admin: %[2]s://%[4]s/readyz)\n", g.opts.Version, g.scheme(), g.mcpLn.Addr(), g.adminLn.Addr())
 
 	var err error
 	select {

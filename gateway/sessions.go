@@ -42,6 +42,7 @@ func (g *Gateway) sessionOptions(cfg *config.Config, observer callrecord.Observe
 		MaxAge:                 cfg.Sessions.MaxAge.D(),
 		MaxStreamsPerPrincipal: cfg.Sessions.MaxStreamsPerPrincipal,
 		ReplicaAddress:         self,
+		PeerTLS:                g.peerTLS(),
 		Principal:              principalFingerprint,
 		Refused: func(ctx context.Context, reason string) {
 			rec := refusalRecord(ctx, callrecord.OutcomeSessionRefused, reason)

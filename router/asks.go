@@ -3,6 +3,7 @@ package router
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -23,10 +24,11 @@ import (
 // answer that is not its own forwards it to that replica's /internal/answers, sealed with the
 // session key (which is what authenticates replicas to each other).
 type asks struct {
-	sealer *sessions.Sealer
-	self   string // host:port of this replica's admin listener, as the others reach it
-	client *http.Client
-	max    int // waits at once; a request beyond gets an error, not a queue
+	sealer  *sessions.Sealer
+	self    string      // host:port of this replica's admin listener, as the others reach it
+	peerTLS *tls.Config // nil: the admin listeners speak plain HTTP
+	client  *http.Client
+	max     int // waits at once; a request beyond gets an error, not a queue
 
 	mu      sync.Mutex
 	next    uint64
@@ -62,13 +64,21 @@ const (
 	forwardPurpose  = "switchboard forwarded answer"
 	answersPath     = "/internal/answers"
 	maxForwardBytes = 8 << 20
+
+	askForwardTimeout = 5 * time.Second
 )
 
 var errNotWaiting = errors.New("no request of this session is waiting for that answer (answered already, timed out, or not this session's)")
 
 func newAsks(sealer *sessions.Sealer, self string) *asks {
 	return &asks{sealer: sealer, self: self, max: 10_000, waiting: map[uint64]chan clientAnswer{},
-		client: &http.Client{Timeout: 5 * time.Second}}
+		client: peerClient(nil, askForwardTimeout)}
+}
+
+// overTLS makes forwards go over HTTPS with peerTLS (nil: plain HTTP); call it before use.
+func (a *asks) overTLS(peerTLS *tls.Config) *asks {
+	a.peerTLS, a.client = peerTLS, peerClient(peerTLS, askForwardTimeout)
+	return a
 }
 
 // start reserves a wait for session and returns the request id to send, the channel its answer
@@ -130,7 +140,7 @@ func (a *asks) local(n uint64, session string, ans clientAnswer) error {
 
 func (a *asks) forward(ctx context.Context, replica string, f forwarded) error {
 	plain, _ := json.Marshal(f)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+replica+answersPath,
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, peerURL(a.peerTLS, replica, answersPath),
 		bytes.NewReader(a.sealer.SealBytes(forwardPurpose, plain)))
 	if err != nil {
 		return err

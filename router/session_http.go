@@ -3,6 +3,7 @@ package router
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -35,6 +36,9 @@ type SessionOptions struct {
 	MaxStreamsPerPrincipal int
 	// ReplicaAddress is host:port at which the other replicas reach this one's /internal/answers.
 	ReplicaAddress string
+	// PeerTLS, when not nil, is the client TLS config toward the other replicas' admin
+	// listeners, which then serve HTTPS. Nil: plain HTTP.
+	PeerTLS *tls.Config
 	// Principal returns the fingerprint of the request's principal (sessions.Fingerprint).
 	// Nil: everyone is sessions.Anonymous.
 	Principal func(ctx context.Context) string
@@ -73,7 +77,7 @@ func newSessionHTTP(r *Router, modern http.Handler, opts SessionOptions, log *sl
 		opts.Principal = func(context.Context) string { return sessions.Anonymous }
 	}
 	return &sessionHTTP{router: r, modern: modern, opts: opts, streams: newStreams(cmpOr(opts.MaxStreamsPerPrincipal, 16)),
-		asks: newAsks(opts.Sealer, opts.ReplicaAddress), heartbeat: 25 * time.Second, log: log}
+		asks: newAsks(opts.Sealer, opts.ReplicaAddress).overTLS(opts.PeerTLS), heartbeat: 25 * time.Second, log: log}
 }
 
 func cmpOr(v, fallback int) int {
