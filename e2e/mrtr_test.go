@@ -54,11 +54,19 @@ func TestModernClientsAnswerUpstreamRequests(t *testing.T) {
 	demo := startDemoHTTP(t, "demo", false)
 	everything := startNPMEverything(t)
 	upstreams := fmt.Sprintf("upstreams: [{name: demo, url: %s}, {name: everything, url: %s}]\n", demo.URL, everything.URL)
-	one := startGateway(t, upstreams)
+	one := startGateway(t, "servers: [{name: sampling, tools: [\"demo__sample\", \"everything__trigger-elicitation-request\"]}]\n"+upstreams)
 	fleet, gws := startFleet(t, 2, upstreams)
-	for _, tc := range []struct{ name, url string }{{"one gateway", one.URL}, {"two replicas behind nginx", fleet}} {
+	for _, tc := range []struct{ name, url string }{{"one gateway", one.URL}, {"a virtual server", one.URL + "/sampling"}, {"two replicas behind nginx", fleet}} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := connectModern(t, tc.url, "modern")
+			if tc.name == "a virtual server" {
+				ctx, cancel := contextWithTimeout(30 * time.Second)
+				list, err := c.ListTools(ctx, mcp.ListToolsRequest{})
+				cancel()
+				if err != nil || len(list.Tools) != 2 {
+					t.Errorf("the 2026-era client at a virtual server lists %+v (%v), want its 2 tools", list, err)
+				}
+			}
 			for i := range 4 { // several, so that retries land on either replica
 				ctx, cancel := contextWithTimeout(30 * time.Second)
 				req := mcp.CallToolRequest{}
