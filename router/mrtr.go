@@ -3,6 +3,7 @@ package router
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -37,6 +38,8 @@ type parked struct {
 	// maxWait bounds how long a parked call waits for a retry; the upstream call's own deadline
 	// usually ends it sooner.
 	maxWait time.Duration
+	// peerTLS, when not nil, is how other replicas' admin listeners are reached (HTTPS).
+	peerTLS *tls.Config
 
 	mu    sync.Mutex
 	next  uint64
@@ -315,7 +318,7 @@ type resumeAnswer struct {
 // forward hands a retry to the replica holding its call, and its answer back to the client.
 func (p *parked) forward(ctx context.Context, st mrtrState, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 	plain, _ := json.Marshal(resumeRequest{ID: st.ID, Tool: req.Params.Name, Responses: req.Params.InputResponses})
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+st.Replica+resumePath,
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, peerURL(p.peerTLS, st.Replica, resumePath),
 		bytes.NewReader(p.sealer.SealBytes(mrtrResumePurpose, plain)))
 	if err != nil {
 		return nil, err

@@ -26,3 +26,10 @@ func peerClient(peerTLS *tls.Config, timeout time.Duration) *http.Client {
 	}
 	return c
 }
+
+// overTLS makes forwarded retries go over HTTPS with peerTLS (nil: plain HTTP); call it before
+// use.
+func (p *parked) overTLS(peerTLS *tls.Config) *parked {
+	p.peerTLS, p.client = peerTLS, peerClient(peerTLS, p.client.Timeout)
+	return p
+}

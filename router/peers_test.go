@@ -50,3 +50,20 @@ func TestAnAnswerReachesAReplicaOverTLS(t *testing.T) {
 		t.Error("a plain-HTTP forward to a TLS listener succeeded")
 	}
 }
+
+// TestParkedRetriesGoOverTLS: a 2026-era retry for a call another replica holds goes to its
+// admin listener over https with tls on, with the forward's own timeout kept.
+func TestParkedRetriesGoOverTLS(t *testing.T) {
+	sealer, _ := sessions.NewSealer(sessions.RandomKey())
+	plain := newParked(sealer, "")
+	p := newParked(sealer, "").overTLS(&tls.Config{InsecureSkipVerify: true})
+	if p.client.Timeout != plain.client.Timeout || p.client.Transport == nil {
+		t.Errorf("client over TLS: timeout %v (want %v), transport %v", p.client.Timeout, plain.client.Timeout, p.client.Transport)
+	}
+	if got := peerURL(p.peerTLS, "10.0.0.7:9090", resumePath); got != "https://10.0.0.7:9090/internal/resume" {
+		t.Errorf("retry URL %s", got)
+	}
+	if got := peerURL(plain.peerTLS, "10.0.0.7:9090", resumePath); got != "http://10.0.0.7:9090/internal/resume" {
+		t.Errorf("retry URL without TLS %s", got)
+	}
+}

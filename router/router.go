@@ -179,7 +179,7 @@ func New(ups Upstreams, opts Options, log *slog.Logger) *Router {
 	r.modern = server.NewStreamableHTTPServer(r.mcp, server.WithStateLess(true), server.WithStreamableHTTPLogger(log),
 		server.WithDisableLocalhostProtection(true))
 	r.sessions = newSessionHTTP(r, r.modern, opts.Sessions, log)
-	r.parked = newParked(r.sessions.opts.Sealer, r.sessions.opts.ReplicaAddress)
+	r.parked = newParked(r.sessions.opts.Sealer, r.sessions.opts.ReplicaAddress).overTLS(r.sessions.opts.PeerTLS)
 	r.allowedHosts = map[string]bool{}
 	for _, h := range opts.AllowedHosts {
 		r.allowedHosts[strings.ToLower(h)] = true
