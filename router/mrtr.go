@@ -88,10 +88,7 @@ func newParked(sealer *sessions.Sealer, self string) *parked {
 // the background, and this leg answers with the call's result or with the input it needs.
 func (r *Router) callAskingInput(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 	p := r.parked
-	pc, err := p.add(req.Params.Name, r.sessions.opts.Principal(ctx), ctx)
-	if err != nil {
-		return nil, err
-	}
+	pc := newParkedCall(req.Params.Name, r.sessions.opts.Principal(ctx), ctx)
 	relay := &inputRelay{call: pc, r: r, token: progressTokenOf(req)}
 	// The call outlives this request: its upstream request waits for the answers the retry
 	// brings. Its own deadline (the upstream's timeout) still bounds it.
@@ -101,7 +98,9 @@ func (r *Router) callAskingInput(ctx context.Context, req mcp.CallToolRequest) (
 		defer cancel()
 		res, err := r.runCall(callCtx, req, relay)
 		pc.final <- finishedCall{res, err}
-		time.AfterFunc(p.maxWait, func() { p.remove(pc.id) }) // a result nobody came back for
+		if id := pc.parkedID(); id != 0 {
+			time.AfterFunc(p.maxWait, func() { p.remove(id) }) // a result nobody came back for
+		}
 	}()
 	return r.await(ctx, pc)
 }
@@ -111,7 +110,7 @@ func (r *Router) await(ctx context.Context, pc *parkedCall) (*mcp.CallToolResult
 	for {
 		select {
 		case done := <-pc.final:
-			r.parked.remove(pc.id)
+			r.parked.remove(pc.parkedID())
 			if errors.Is(done.err, errPlaceholder) && pc.slot != nil {
 				pc.slot.mu.Lock()
 				e := pc.slot.err
@@ -168,18 +167,30 @@ func (r *Router) resumeHere(ctx context.Context, id uint64, tool string, respons
 	return r.await(ctx, pc)
 }
 
-func (p *parked) add(tool, principal string, ctx context.Context) (*parkedCall, error) {
+// newParkedCall is the state of a 2026-era call that may come to wait for input. It is parked
+// (findable by a retry, and counted against the bound) only once its upstream asks (park).
+func newParkedCall(tool, principal string, ctx context.Context) *parkedCall {
+	slot, _ := ctx.Value(errorSlotKey{}).(*errorSlot)
+	return &parkedCall{tool: tool, principal: principal, slot: slot, notify: ctx,
+		asked: make(chan struct{}, 1), final: make(chan finishedCall, 1), ask: map[string]pendingInput{}}
+}
+
+// park makes pc findable by its retries, unless too many calls wait already.
+func (p *parked) park(pc *parkedCall) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if pc.parkedID() != 0 {
+		return nil
+	}
 	if len(p.calls) >= p.max {
-		return nil, fmt.Errorf("%d calls already wait for their clients' input on this replica; try again shortly", p.max)
+		return fmt.Errorf("%d calls already wait for their clients' input on this replica; try again shortly", p.max)
 	}
 	p.next++
-	slot, _ := ctx.Value(errorSlotKey{}).(*errorSlot)
-	pc := &parkedCall{id: p.next, tool: tool, principal: principal, slot: slot, notify: ctx,
-		asked: make(chan struct{}, 1), final: make(chan finishedCall, 1), ask: map[string]pendingInput{}}
-	p.calls[pc.id] = pc
-	return pc, nil
+	pc.mu.Lock()
+	pc.id = p.next
+	pc.mu.Unlock()
+	p.calls[p.next] = pc
+	return nil
 }
 
 func (p *parked) get(id uint64) *parkedCall {
@@ -202,7 +213,7 @@ type mrtrState struct {
 }
 
 func (p *parked) state(pc *parkedCall) string {
-	plain, _ := json.Marshal(mrtrState{Replica: p.self, ID: pc.id, Principal: pc.principal})
+	plain, _ := json.Marshal(mrtrState{Replica: p.self, ID: pc.parkedID(), Principal: pc.principal})
 	return base64.RawURLEncoding.EncodeToString(p.sealer.SealBytes(mrtrStatePurpose, plain))
 }
 
@@ -217,6 +228,13 @@ func (p *parked) open(state string) (mrtrState, error) {
 		return st, err
 	}
 	return st, json.Unmarshal(plain, &st)
+}
+
+// parkedID is pc's id among the parked calls, 0 while it never waited for input.
+func (pc *parkedCall) parkedID() uint64 {
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	return pc.id
 }
 
 // pending is the input requests still waiting for answers.
@@ -266,6 +284,9 @@ func (d *inputRelay) Request(ctx context.Context, method string, params json.Raw
 		return nil, fmt.Errorf("the gateway cannot ask a 2026-07-28 client for %s: %w", method, err)
 	}
 	pc := d.call
+	if err := d.r.parked.park(pc); err != nil {
+		return nil, err
+	}
 	answer := make(chan json.RawMessage, 1)
 	pc.mu.Lock()
 	pc.seq++
