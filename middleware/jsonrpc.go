@@ -91,6 +91,12 @@ func JSONRPC(next http.Handler) http.Handler {
 
 type rpcMethodKey struct{}
 
+// WithRPCMethod returns ctx naming method as the JSON-RPC method being served, as JSONRPC does
+// for a POST: for transports without HTTP (stdio).
+func WithRPCMethod(ctx context.Context, method string) context.Context {
+	return context.WithValue(ctx, rpcMethodKey{}, method)
+}
+
 // RPCMethodFrom returns the JSON-RPC method of the POST whose request ctx is ("" for a response,
 // or outside a POST).
 func RPCMethodFrom(ctx context.Context) string {

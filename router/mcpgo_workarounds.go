@@ -175,7 +175,8 @@ func (w *errorWriter) rewriteMessage(msg []byte) []byte {
 // tools/list is answered here, from definitions serialized once per catalog, instead of by
 // mcp-go, which sorts, filters and marshals every tool again on every request (12 ms for 1,000
 // tools on the benchmark machine). Only requests whose answer cannot differ are taken: those of a
-// 2025-era session whose id sessionHTTP opened. Everything else goes on to mcp-go.
+// 2025-era session whose id sessionHTTP opened, and the stdio client's (stdio.go). Everything
+// else goes on to mcp-go.
 
 // listPages caches the serialized pages of one catalog, per view and cursor.
 type listPages struct {
@@ -186,7 +187,7 @@ type listPages struct {
 // writeToolsList answers the tools/list request id of an open 2025-era session (sessionHTTP
 // has opened its id) from the serialized pages.
 func (r *Router) writeToolsList(w http.ResponseWriter, req *http.Request, id json.RawMessage, cursor string) {
-	result, ok := r.toolsPage(req, cursor)
+	result, ok := r.toolsPage(req.Context(), cursor)
 	w.Header().Set("Content-Type", "application/json")
 	if !ok {
 		w.WriteHeader(http.StatusOK)
@@ -204,8 +205,8 @@ func (r *Router) writeToolsList(w http.ResponseWriter, req *http.Request, id jso
 
 // toolsPage returns the serialized result of one tools/list page for the caller's view, or
 // false for a cursor the gateway did not make.
-func (r *Router) toolsPage(req *http.Request, cursor string) ([]byte, bool) {
-	key, listed := r.listedTools(req.Context())
+func (r *Router) toolsPage(ctx context.Context, cursor string) ([]byte, bool) {
+	key, listed := r.listedTools(ctx)
 	c := r.catalog.Load()
 	pages := r.pages.Load()
 	if pages == nil || pages.catalog != c {
