@@ -152,8 +152,8 @@ func newTLSServer(t *testing.T, files config.TLS, admin bool, h http.Handler) *t
 // client is an HTTP client that trusts ca, speaks HTTP/2 when offered and presents cert if any.
 func client(ca *testCA, cert *tls.Certificate) *http.Client {
 	cfg := &tls.Config{RootCAs: ca.pool}
-	if cert != nil {
-		cfg.Certificates = []tls.Certificate{*cert}
+	if cert != nil { // sent whatever CAs the server names, as curl --cert does
+		cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return cert, nil }
 	}
 	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: cfg, ForceAttemptHTTP2: true}}
 }
