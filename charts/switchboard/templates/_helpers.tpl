@@ -36,8 +36,9 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- .Values.sessions.existingSecret | default (printf "%s-session" (include "switchboard.fullname" .)) -}}
 {{- end -}}
 
-{{- /* The config as the gateway reads it: .Values.config plus the fleet settings. A replica
-reaches the others at its pod IP; config.sessions and config.redis keys win over the chart's. */ -}}
+{{- /* The config as the gateway reads it: .Values.config plus the fleet settings and TLS. A
+replica reaches the others at its pod IP; config.sessions, config.redis and config.tls keys win
+over the chart's. */ -}}
 {{- define "switchboard.config" -}}
 {{- $cfg := deepCopy .Values.config -}}
 {{- $sessions := dict "key" "${SWITCHBOARD_SESSION_KEY}" "replica_address" (printf "${POD_IP}:%v" .Values.service.adminPort) -}}
@@ -50,6 +51,11 @@ reaches the others at its pod IP; config.sessions and config.redis keys win over
 {{- fail "redis.* and config.cache.redis are both set: move config.cache.redis to config.redis (or drop redis.*)" -}}
 {{- end -}}
 {{- $_ := set $cfg "redis" (mergeOverwrite $redis ($cfg.redis | default dict)) -}}
+{{- end -}}
+{{- if .Values.tls.existingSecret -}}
+{{- $tls := dict "cert_file" "/tls/tls.crt" "key_file" "/tls/tls.key" -}}
+{{- with .Values.tls.clientCAKey }}{{ $_ := set $tls "client_ca_file" (printf "/tls/%s" .) }}{{ end -}}
+{{- $_ := set $cfg "tls" (mergeOverwrite $tls ($cfg.tls | default dict)) -}}
 {{- end -}}
 {{- toYaml $cfg -}}
 {{- end -}}
