@@ -43,6 +43,17 @@ func (r *Reader) Next() ([]byte, error) {
 	}
 }
 
+// Line returns the next line, blank or not, without its line ending ("\n" or "\r\n"), in a new
+// slice: what a line-oriented format such as Server-Sent Events needs. Errors are Next's.
+func (r *Reader) Line() ([]byte, error) {
+	line, err := r.line()
+	if err != nil && (len(line) == 0 || !errors.Is(err, io.EOF)) {
+		return nil, err
+	}
+	line = bytes.TrimSuffix(line, []byte("\n"))
+	return bytes.TrimSuffix(line, []byte("\r")), nil
+}
+
 // line reads up to the next newline, dropping what is beyond the bound.
 func (r *Reader) line() ([]byte, error) {
 	var out []byte

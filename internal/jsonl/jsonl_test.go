@@ -35,3 +35,17 @@ func TestReaderTooLongLastLine(t *testing.T) {
 		t.Fatalf("then got %v, want EOF", err)
 	}
 }
+
+func TestLineKeepsBlankLines(t *testing.T) {
+	t.Parallel()
+	r := NewReader(strings.NewReader("event: message\r\ndata: {}\n\n: c"), 100)
+	for i, want := range []string{"event: message", "data: {}", "", ": c"} {
+		line, err := r.Line()
+		if err != nil || string(line) != want {
+			t.Fatalf("line %d: got %q, %v; want %q", i, line, err, want)
+		}
+	}
+	if _, err := r.Line(); !errors.Is(err, io.EOF) {
+		t.Fatalf("at the end: %v, want EOF", err)
+	}
+}
