@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -382,5 +383,84 @@ func TestTLSClientCertificates(t *testing.T) {
 	}
 	if out := g.proc.out.String(); strings.Contains(out, "PRIVATE KEY") {
 		t.Errorf("the gateway printed a private key:\n%s", out)
+	}
+}
+
+// roundRobin sends each request to the next of hosts, like a balancer without affinity in
+// front of replicas that share one certificate.
+type roundRobin struct {
+	hosts []string
+	n     atomic.Uint64
+	next  http.RoundTripper
+}
+
+func (r *roundRobin) RoundTrip(req *http.Request) (*http.Response, error) {
+	req = req.Clone(req.Context())
+	host := r.hosts[r.n.Add(1)%uint64(len(r.hosts))]
+	req.URL.Host, req.Host = host, host
+	return r.next.RoundTrip(req)
+}
+
+// TestTLSFleetHandsAnswersOverHTTPS: two replicas with tls and one session key, a client whose
+// requests alternate between them. A client's answer to an upstream's sampling request that
+// lands on the other replica is handed over to the admin listener of the one waiting, over
+// HTTPS, in both eras (2025-11-25: /internal/answers; 2026-07-28: /internal/resume).
+func TestTLSFleetHandsAnswersOverHTTPS(t *testing.T) {
+	t.Parallel()
+	pki := newTLSPKI(t, "e2e fleet CA")
+	demo := startDemoHTTP(t, "demo", false)
+	body := fmt.Sprintf("sessions: {key: %q}\nupstreams: [{name: demo, url: %s}]", sessionKey(t), demo.URL)
+	tlsYAML := fmt.Sprintf("tls: {cert_file: %s, key_file: %s}", pki.CertFile, pki.KeyFile)
+	gws := []*gateway{startTLSGateway(t, pki, tlsYAML, body), startTLSGateway(t, pki, tlsYAML, body)}
+	var hosts []string
+	for _, g := range gws {
+		hosts = append(hosts, strings.TrimSuffix(strings.TrimPrefix(g.URL, "https://"), "/mcp"))
+	}
+
+	for _, legacy := range []bool{true, false} {
+		t.Run(fmt.Sprintf("legacy=%v", legacy), func(t *testing.T) {
+			hc := httpsClient(pki.pool, nil)
+			hc.Transport = &roundRobin{hosts: hosts, next: hc.Transport}
+			opts := []transport.StreamableHTTPCOption{transport.WithHTTPBasicClient(hc)}
+			copts := []client.ClientOption{client.WithSamplingHandler(answerAs("tls-fleet"))}
+			init := mcp.InitializeRequest{}
+			init.Params.ClientInfo = mcp.Implementation{Name: "tls-fleet", Version: "1"}
+			init.Params.Capabilities.Sampling = &mcp.SamplingCapability{}
+			if legacy {
+				//lint:ignore SA1019 the 2025-11-25 era is the one under test here
+				opts = append(opts, transport.WithContinuousListening())
+				copts = append(copts, client.WithProtocolVersion(mcp.LATEST_LEGACY_PROTOCOL_VERSION))
+				init.Params.ProtocolVersion = mcp.LATEST_LEGACY_PROTOCOL_VERSION
+			}
+			tr, err := transport.NewStreamableHTTP(gws[0].URL, opts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := client.NewClient(tr, copts...)
+			if err := c.Start(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = c.Close() })
+			ctx, cancel := contextWithTimeout(30 * time.Second)
+			defer cancel()
+			if _, err := c.Initialize(ctx, init); err != nil {
+				t.Fatal(err)
+			}
+			for i := range 6 { // several, so that answers land on either replica
+				res, err := callErr(c, "demo__sample", map[string]any{"text": fmt.Sprintf("question %d", i)})
+				if err != nil || res.IsError || text(res) != "from tls-fleet" {
+					t.Fatalf("sampling call %d: %v %s", i, err, textOf(res))
+				}
+			}
+		})
+	}
+	for _, path := range []string{"/internal/answers", "/internal/resume"} {
+		handed := 0
+		for _, g := range gws {
+			handed += strings.Count(g.proc.out.String(), "path="+path+" status=")
+		}
+		if handed == 0 {
+			t.Errorf("nothing was handed between the replicas on %s: the cross-replica path over HTTPS went untested", path)
+		}
 	}
 }
