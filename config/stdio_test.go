@@ -32,6 +32,19 @@ stdio:
 	}
 }
 
+// TestPoliciesNeedAPrincipal: policies without auth.mode oidc are refused, unless a stdio
+// principal is there for them to match.
+func TestPoliciesNeedAPrincipal(t *testing.T) {
+	t.Parallel()
+	const base = "upstreams: [{name: a, url: 'http://h/mcp'}]\nauth: {policies: [{when: {scope: s}, allow: ['a__*']}]}\n"
+	if _, err := Parse([]byte(base), env(nil)); err == nil || !strings.Contains(err.Error(), `auth.policies: need auth.mode "oidc"`) {
+		t.Errorf("policies without a principal: %v", err)
+	}
+	if _, err := Parse([]byte(base+"stdio: {principal: {subject: ana, scopes: [s]}}\n"), env(nil)); err != nil {
+		t.Errorf("policies for the stdio principal: %v", err)
+	}
+}
+
 func TestStdioPrincipalReportsEveryError(t *testing.T) {
 	t.Parallel()
 	tests := []struct {

@@ -172,8 +172,8 @@ func (c *Config) validate() Errors {
 	default:
 		fail("auth.mode", "want %q or %q, got %q", AuthNone, AuthOIDC, c.Auth.Mode)
 	}
-	if len(c.Auth.Policies) > 0 && c.Auth.Mode != AuthOIDC {
-		fail("auth.policies", "need auth.mode \"oidc\": without tokens there is no principal to match")
+	if len(c.Auth.Policies) > 0 && c.Auth.Mode != AuthOIDC && c.Stdio.Principal == nil {
+		fail("auth.policies", "need auth.mode \"oidc\" (or stdio.principal, for switchboard stdio): without tokens there is no principal to match")
 	}
 	for i, pol := range c.Auth.Policies {
 		p := fmt.Sprintf("auth.policies[%d]", i)

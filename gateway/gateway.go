@@ -43,6 +43,8 @@ type Options struct {
 	Stdout io.Writer
 	// Stderr gets the logs.
 	Stderr io.Writer
+
+	stdio *stdioSetup // set by NewStdio: one client on a pair of streams, no HTTP for MCP
 }
 
 // Gateway is one replica of Switchboard. New builds it, Run serves until its context ends,
@@ -92,13 +94,17 @@ func New(cfg *config.Config, opts Options) (_ *Gateway, err error) {
 		}
 	}()
 	upstream.Version = opts.Version
-	if cfg.Auth.Mode == config.AuthNone && cfg.Auth.AllowUnauthenticated {
+	if cfg.Auth.Mode == config.AuthNone && cfg.Auth.AllowUnauthenticated && opts.stdio == nil {
 		g.log.Warn("authentication is off (auth.mode: none, allow_unauthenticated: true): anyone who reaches " + cfg.Listen + " may call every tool")
 	}
 	for _, w := range cfg.Warnings() {
 		g.log.Warn("config: "+w.Msg, "key", w.Path)
 	}
-	if err := g.listen(cfg); err != nil {
+	listen := g.listen
+	if opts.stdio != nil {
+		listen = g.listenStdio // MCP is on stdin and stdout
+	}
+	if err := listen(cfg); err != nil {
 		return nil, err
 	}
 	if err := g.setupTLS(cfg); err != nil {
@@ -124,7 +130,7 @@ func New(cfg *config.Config, opts Options) (_ *Gateway, err error) {
 		return nil, err
 	}
 	g.policies.Store(policies)
-	if cfg.Auth.Mode == config.AuthOIDC {
+	if cfg.Auth.Mode == config.AuthOIDC && opts.stdio == nil { // nobody presents a token on stdio
 		g.verifier = authn.NewVerifier(authn.VerifierConfig{
 			Issuer: cfg.Auth.Issuer, Audience: cfg.Auth.Audience, Skew: cfg.Auth.ClockSkew.D(),
 		}, g.log)
@@ -169,8 +175,12 @@ func New(cfg *config.Config, opts Options) (_ *Gateway, err error) {
 		Limiter:       g.limiterOf(cfg, metrics),
 	}, g.log)
 	g.manager.OnResourceUpdated(g.router.ResourceUpdated)
-	g.buildServers(cfg, metrics)
-	g.useTLS()
+	if opts.stdio != nil {
+		g.buildStdioServers(cfg, metrics)
+	} else {
+		g.buildServers(cfg, metrics)
+		g.useTLS()
+	}
 	return g, nil
 }
 
@@ -245,9 +255,9 @@ func (g *Gateway) observers(cfg *config.Config) (*telemetry.Metrics, telemetry.O
 }
 
 // viewOf returns each caller's tool view for the router, from the policies (reloadable); nil
-// when auth is off (everyone sees every tool).
+// when no caller is anyone (auth off; stdio without stdio.principal): everyone sees every tool.
 func (g *Gateway) viewOf() func(context.Context) (string, func(string) bool) {
-	if g.verifier == nil {
+	if g.verifier == nil && !g.opts.stdio.hasPrincipal() {
 		return nil
 	}
 	return func(ctx context.Context) (string, func(string) bool) {
@@ -258,7 +268,7 @@ func (g *Gateway) viewOf() func(context.Context) (string, func(string) bool) {
 
 // resourceViewOf is resource visibility per principal, like viewOf.
 func (g *Gateway) resourceViewOf() func(context.Context) func(namespace, uri string) bool {
-	if g.verifier == nil {
+	if g.verifier == nil && !g.opts.stdio.hasPrincipal() {
 		return nil
 	}
 	return func(ctx context.Context) func(string, string) bool {
@@ -274,32 +284,17 @@ func (g *Gateway) Addr() net.Addr { return g.mcpLn.Addr() }
 
 // Run serves until ctx ends or a listener fails, then drains: not ready (load balancers stop
 // sending), no new sessions, calls in flight finish within shutdown_grace; then client sessions
-// end and every loop stops. Run returns the listener's error, if one failed. Call it once.
+// end and every loop stops. Run returns the listener's error, if one failed. Call it once, on a
+// gateway built by New.
 func (g *Gateway) Run(ctx context.Context) error {
+	if g.opts.stdio != nil {
+		return errors.New("a gateway built by NewStdio runs with RunStdio")
+	}
 	loopCtx, stopLoops := context.WithCancel(context.Background())
 	defer stopLoops()
 	var group errgroup.Group // every goroutine of the gateway's own: loops and servers
-	g.loop(&group, loopCtx, "sources", g.sources.Run)
-	g.loop(&group, loopCtx, "catalog", func(ctx context.Context) { g.router.Run(ctx, g.manager.Changes()) })
-	g.loop(&group, loopCtx, "readiness", g.waitUpstreams)
-	g.loop(&group, loopCtx, "resource updates", g.router.ServeUpdates)
-	g.loop(&group, loopCtx, "pins", g.runPins)
-	if g.verifier != nil {
-		g.loop(&group, loopCtx, "oidc", g.runVerifier)
-	}
-	if g.certs != nil {
-		g.loop(&group, loopCtx, "tls", g.certs.Run)
-	}
-
-	failed := make(chan error, len(g.servers))
-	for i, srv := range g.servers {
-		group.Go(func() error {
-			if err := serve(srv, g.listeners[i]); !errors.Is(err, http.ErrServerClosed) {
-				failed <- err
-			}
-			return nil
-		})
-	}
+	g.startLoops(&group, loopCtx)
+	failed := g.serveHTTP(&group)
 	fmt.Fprintf(g.opts.Stdout, "switchboard %s: MCP endpoint %s://%s/mcp (admin: %[2]s://%[4]s/readyz)\n", g.opts.Version, g.scheme(), g.mcpLn.Addr(), g.adminLn.Addr())
 
 	var err error
@@ -325,6 +320,35 @@ func (g *Gateway) Run(ctx context.Context) error {
 	_ = group.Wait()
 	g.log.Info("stopped")
 	return err
+}
+
+// startLoops starts the gateway's loops in group; they run until ctx ends.
+func (g *Gateway) startLoops(group *errgroup.Group, ctx context.Context) {
+	g.loop(group, ctx, "sources", g.sources.Run)
+	g.loop(group, ctx, "catalog", func(ctx context.Context) { g.router.Run(ctx, g.manager.Changes()) })
+	g.loop(group, ctx, "readiness", g.waitUpstreams)
+	g.loop(group, ctx, "resource updates", g.router.ServeUpdates)
+	g.loop(group, ctx, "pins", g.runPins)
+	if g.verifier != nil {
+		g.loop(group, ctx, "oidc", g.runVerifier)
+	}
+	if g.certs != nil {
+		g.loop(group, ctx, "tls", g.certs.Run)
+	}
+}
+
+// serveHTTP serves every HTTP server in group; the channel gets the error of one that fails.
+func (g *Gateway) serveHTTP(group *errgroup.Group) <-chan error {
+	failed := make(chan error, len(g.servers))
+	for i, srv := range g.servers {
+		group.Go(func() error {
+			if err := serve(srv, g.listeners[i]); !errors.Is(err, http.ErrServerClosed) {
+				failed <- err
+			}
+			return nil
+		})
+	}
+	return failed
 }
 
 // loop runs fn in group until ctx ends. A panic in fn is logged with its stack and fn runs

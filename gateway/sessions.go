@@ -25,7 +25,7 @@ func (g *Gateway) sessionOptions(cfg *config.Config, observer callrecord.Observe
 	if err != nil {
 		return router.SessionOptions{}, err
 	}
-	if cfg.Sessions.Key == "" {
+	if cfg.Sessions.Key == "" && g.opts.stdio == nil { // a stdio client's session is never sealed
 		g.log.Warn("sessions.key is not set: session ids are sealed with a random key of this process, so sessions will not survive a restart or move between replicas; set it (base64 of 32 bytes) on every replica")
 	}
 	var state sessions.State = sessions.NewMemoryState(cfg.Sessions.StateEntries)
@@ -33,7 +33,7 @@ func (g *Gateway) sessionOptions(cfg *config.Config, observer callrecord.Observe
 		state = sessions.NewRedisState(g.redis, redisTimeout(cfg))
 	}
 	self := cfg.Sessions.ReplicaAddress
-	if self == "" {
+	if self == "" && g.adminLn != nil { // stdio without admin_listen: no replica asks this one
 		self = replicaAddress(g.adminLn.Addr())
 	}
 	return router.SessionOptions{

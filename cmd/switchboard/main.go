@@ -1,4 +1,6 @@
 // Command switchboard is the MCP gateway: `switchboard serve --config FILE` runs it,
+// `switchboard stdio --config FILE` runs it for the one client that launched it (on stdin and
+// stdout), `switchboard stdio --upstream URL` relays such a client to a remote gateway, and
 // `switchboard validate --config FILE` checks a config and lists every problem.
 package main
 
@@ -8,10 +10,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
 
+	"github.com/switchboard-mcp/switchboard/bridge"
 	"github.com/switchboard-mcp/switchboard/config"
 	"github.com/switchboard-mcp/switchboard/gateway"
 )
@@ -20,15 +24,20 @@ import (
 var version = "dev"
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
 const usage = `usage:
   switchboard serve --config FILE      run the gateway
+  switchboard stdio --config FILE      run the gateway for the one client that launched it,
+                                       on stdin and stdout (desktop hosts)
+  switchboard stdio --upstream URL [--token-env NAME]
+                                       relay that client to a remote gateway's MCP endpoint,
+                                       with the bearer token in $SWITCHBOARD_TOKEN (or $NAME)
   switchboard validate --config FILE   check a config; exit 1 listing every problem
   switchboard version`
 
-func run(args []string, stdout, stderr io.Writer) int {
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprintln(stderr, usage)
 		return 2
@@ -38,15 +47,33 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, version)
 		return 0
 	}
-	if cmd != "serve" && cmd != "validate" {
+	if cmd != "serve" && cmd != "validate" && cmd != "stdio" {
 		fmt.Fprintf(stderr, "unknown command %q\n%s\n", cmd, usage)
 		return 2
 	}
 	flags := flag.NewFlagSet(cmd, flag.ContinueOnError)
 	flags.SetOutput(stderr)
 	path := flags.String("config", "switchboard.yaml", "path of the config file")
+	remote, tokenEnv := new(string), new(string)
+	if cmd == "stdio" {
+		remote = flags.String("upstream", "", "URL of a remote gateway's MCP endpoint: relay to it instead of running a gateway")
+		tokenEnv = flags.String("token-env", "SWITCHBOARD_TOKEN", "environment variable holding the bearer token for --upstream")
+	}
 	if err := flags.Parse(args); err != nil {
 		return 2
+	}
+	if *remote != "" {
+		configGiven := false
+		flags.Visit(func(f *flag.Flag) { configGiven = configGiven || f.Name == "config" })
+		if configGiven {
+			fmt.Fprintf(stderr, "stdio: give --config (run a gateway) or --upstream (relay to one), not both\n%s\n", usage)
+			return 2
+		}
+		if err := relay(*remote, os.Getenv(*tokenEnv), stdin, stdout, stderr); err != nil {
+			fmt.Fprintf(stderr, "switchboard: %v\n", err)
+			return 1
+		}
+		return 0
 	}
 
 	cfg, err := config.Load(*path)
@@ -70,7 +97,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 
-	if err := serve(*path, cfg, stdout, stderr); err != nil {
+	if cmd == "stdio" {
+		err = serveStdio(*path, cfg, stdin, stdout, stderr)
+	} else {
+		err = serve(*path, cfg, stdout, stderr)
+	}
+	if err != nil {
 		fmt.Fprintf(stderr, "switchboard: %v\n", err)
 		return 1
 	}
@@ -87,24 +119,58 @@ func serve(path string, cfg *config.Config, stdout, stderr io.Writer) error {
 	defer g.Close()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	go reloadOnHUP(ctx, path, g)
+	return g.Run(ctx)
+}
+
+// serveStdio runs the gateway for the client on stdin and stdout until stdin ends, SIGINT or
+// SIGTERM; SIGHUP reloads as for serve. Nothing but JSON-RPC goes to stdout: the logs and the
+// audit log's stdout sink go to stderr.
+func serveStdio(path string, cfg *config.Config, stdin io.Reader, stdout, stderr io.Writer) error {
+	signal.Ignore(syscall.SIGPIPE) // a client gone is a write error, so the children are stopped
+	g, err := gateway.NewStdio(cfg, gateway.Options{Version: version, Stderr: stderr})
+	if err != nil {
+		return err
+	}
+	defer g.Close()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go reloadOnHUP(ctx, path, g)
+	return g.RunStdio(ctx, stdin, stdout)
+}
+
+// relay is `stdio --upstream URL`: the client on stdin and stdout relayed to url until stdin
+// ends, SIGINT or SIGTERM.
+func relay(url, token string, stdin io.Reader, stdout, stderr io.Writer) error {
+	signal.Ignore(syscall.SIGPIPE)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := bridge.Run(ctx, stdin, stdout, bridge.Options{URL: url, Token: token,
+		Log: slog.New(slog.NewTextHandler(stderr, nil))})
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+// reloadOnHUP reloads the config file at path on every SIGHUP until ctx ends (a file that does
+// not load changes nothing).
+func reloadOnHUP(ctx context.Context, path string, g *gateway.Gateway) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	go func() {
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-hup:
-			}
-			next, err := config.Load(path)
-			if err == nil {
-				err = g.Reload(next)
-			}
-			if err != nil {
-				g.Logger().Error("reload refused; the running config stays", "err", err.Error())
-			}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
 		}
-	}()
-	return g.Run(ctx)
+		next, err := config.Load(path)
+		if err == nil {
+			err = g.Reload(next)
+		}
+		if err != nil {
+			g.Logger().Error("reload refused; the running config stays", "err", err.Error())
+		}
+	}
 }

@@ -39,7 +39,7 @@ upstreams:
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			var stdout, stderr bytes.Buffer
-			code := run([]string{"validate", "--config", writeConfig(t, tc.config)}, &stdout, &stderr)
+			code := run([]string{"validate", "--config", writeConfig(t, tc.config)}, nil, &stdout, &stderr)
 			out := stdout.String() + stderr.String()
 			if code != tc.wantCode {
 				t.Errorf("exit code %d, want %d\n%s", code, tc.wantCode, out)
@@ -59,7 +59,7 @@ upstreams:
 func TestServeRefusesABadConfig(t *testing.T) {
 	t.Parallel()
 	var stdout, stderr bytes.Buffer
-	code := run([]string{"serve", "--config", writeConfig(t, "upstreams: [{name: a}]")}, &stdout, &stderr)
+	code := run([]string{"serve", "--config", writeConfig(t, "upstreams: [{name: a}]")}, nil, &stdout, &stderr)
 	if code != 1 || !strings.Contains(stderr.String(), "upstreams[0]: set url") {
 		t.Errorf("serve with a bad config: exit %d\n%s", code, stderr.String())
 	}
@@ -68,7 +68,39 @@ func TestServeRefusesABadConfig(t *testing.T) {
 func TestUsage(t *testing.T) {
 	t.Parallel()
 	var stdout, stderr bytes.Buffer
-	if code := run([]string{"frobnicate"}, &stdout, &stderr); code != 2 || !strings.Contains(stderr.String(), "usage:") {
+	if code := run([]string{"frobnicate"}, nil, &stdout, &stderr); code != 2 || !strings.Contains(stderr.String(), "usage:") {
 		t.Errorf("unknown command: exit %d\n%s", code, stderr.String())
+	}
+}
+
+// TestStdioWritesOnlyJSONRPC: `stdio` refuses a bad config or flags on stderr; with a good
+// config and an input that ends at once it starts, stops, and writes nothing at all to stdout
+// (its logs go to stderr).
+func TestStdioWritesOnlyJSONRPC(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		args     []string
+		wantCode int
+		want     string // in stderr
+	}{
+		{"bad config", []string{"stdio", "--config", writeConfig(t, "upstreams: [{name: a}]")}, 1, "upstreams[0]: set url"},
+		{"bad principal", []string{"stdio", "--config", writeConfig(t, "upstreams: [{name: a, url: 'http://127.0.0.1:1/mcp'}]\nstdio: {principal: {scopes: [a]}}")}, 1, "stdio.principal.subject: required"},
+		{"config and upstream", []string{"stdio", "--config", "x.yaml", "--upstream", "http://127.0.0.1:1/mcp"}, 2, "not both"},
+		{"bad upstream", []string{"stdio", "--upstream", "ftp://h/mcp"}, 1, "http:// or https://"},
+		{"input ends", []string{"stdio", "--config", writeConfig(t, "upstreams: [{name: a, url: 'http://127.0.0.1:1/mcp'}]\nadmin_listen: ''\n")}, 0, "the client closed its input"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var stdout, stderr bytes.Buffer
+			code := run(tc.args, strings.NewReader(""), &stdout, &stderr)
+			if code != tc.wantCode || !strings.Contains(stderr.String(), tc.want) {
+				t.Errorf("exit %d, want %d with %q in stderr:\n%s", code, tc.wantCode, tc.want, stderr.String())
+			}
+			if stdout.Len() != 0 {
+				t.Errorf("stdout carries more than JSON-RPC: %q", stdout.String())
+			}
+		})
 	}
 }
