@@ -90,7 +90,7 @@ func cmpOr(v, fallback int) int {
 const headerSessionID = "Mcp-Session-Id"
 
 func (h *sessionHTTP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if rejectRebinding(w, r) {
+	if rejectRebinding(w, r, h.router.allowedHosts) {
 		return
 	}
 	if mcp.IsModernProtocol(r.Header.Get(mcp.HeaderProtocolVersion)) {
@@ -507,14 +507,24 @@ func writeRPCError(w http.ResponseWriter, status int, id json.RawMessage, code i
 }
 
 // rejectRebinding refuses a request that reached a loopback listener with a Host that is not
-// a loopback name: a web page's DNS rebinding attack on a gateway run on a workstation.
-func rejectRebinding(w http.ResponseWriter, r *http.Request) bool {
+// a loopback name nor an allowed host: a web page's DNS rebinding attack on a gateway run on a
+// workstation. allowed holds lowercased hosts, with and without port, as configured.
+func rejectRebinding(w http.ResponseWriter, r *http.Request, allowed map[string]bool) bool {
 	local, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
-	if !ok || local == nil || !isLoopback(local.String()) || isLoopback(r.Host) {
+	if !ok || local == nil || !isLoopback(local.String()) || isLoopback(r.Host) || hostAllowed(r.Host, allowed) {
 		return false
 	}
 	http.Error(w, fmt.Sprintf("Forbidden: invalid Host header %q", r.Host), http.StatusForbidden)
 	return true
+}
+
+func hostAllowed(host string, allowed map[string]bool) bool {
+	host = strings.ToLower(host)
+	if allowed[host] {
+		return true
+	}
+	name, _, err := net.SplitHostPort(host)
+	return err == nil && allowed[name]
 }
 
 func isLoopback(hostport string) bool {
