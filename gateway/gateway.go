@@ -173,6 +173,7 @@ func New(cfg *config.Config, opts Options) (_ *Gateway, err error) {
 		Root:          root,
 		Servers:       virtual,
 		Limiter:       g.limiterOf(cfg, metrics),
+		AllowedHosts:  allowedHosts(cfg),
 	}, g.log)
 	g.manager.OnResourceUpdated(g.router.ResourceUpdated)
 	if opts.stdio != nil {
