@@ -70,6 +70,7 @@ type Gateway struct {
 	pins      *pinning.Pins
 	responses *cache.Cache
 	router    *router.Router
+	console   *admin.Console // the operator console at /admin/; nil without HTTP servers
 
 	reloadMu sync.Mutex // one reload at a time
 	current  *config.Config
@@ -330,6 +331,9 @@ func (g *Gateway) startLoops(group *errgroup.Group, ctx context.Context) {
 	g.loop(group, ctx, "readiness", g.waitUpstreams)
 	g.loop(group, ctx, "resource updates", g.router.ServeUpdates)
 	g.loop(group, ctx, "pins", g.runPins)
+	if g.console != nil {
+		g.loop(group, ctx, "console rates", g.console.Run)
+	}
 	if g.verifier != nil {
 		g.loop(group, ctx, "oidc", g.runVerifier)
 	}

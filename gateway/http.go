@@ -99,9 +99,12 @@ func (g *Gateway) registerAdmin(mux *http.ServeMux, auth *authn.Authenticator, a
 		func() any { return upstreamsView(g.manager) })
 	admin.RegisterCachePurge(ops, g.purgeCache)
 	g.pinAdmin().Register(ops)
+	g.console = g.newConsole(g.currentConfig(), metrics)
+	g.console.Register(ops)
+	mux.Handle(admin.StaticPattern, g.console.Static()) // the console's CSS and script: no data, no auth
 	var opsHandler http.Handler = ops
 	if auth != nil && (g.adminLn == g.mcpLn || !isLoopbackAddr(g.adminLn.Addr())) {
-		opsHandler = auth.WrapAdmin(ops, adminScope)
+		opsHandler = g.console.ExplainRefusals(auth.WrapAdmin(ops, adminScope), adminScope)
 	}
 	mux.Handle("/admin/", opsHandler)
 }

@@ -53,19 +53,22 @@ func (g *Gateway) runPins(ctx context.Context) {
 
 // pinAdmin serves /admin/pins: held changes, approve, reject, by exposed name.
 func (g *Gateway) pinAdmin() *pinning.Admin {
-	resolve := func(exposed string) (string, string, bool) {
-		if e, ok := g.router.Catalog().Lookup(exposed); ok {
-			return string(e.Upstream), e.Tool, true
-		}
-		for _, h := range g.pins.Held() { // a held new tool is in no catalog
-			if g.router.ExposedNameOf(registry.ServiceName(h.Service), h.Tool) == exposed {
-				return h.Service, h.Tool, true
-			}
-		}
-		return "", "", false
-	}
 	exposedOf := func(service, tool string) string {
 		return g.router.ExposedNameOf(registry.ServiceName(service), tool)
 	}
-	return pinning.NewAdmin(g.pins, resolve, exposedOf)
+	return pinning.NewAdmin(g.pins, g.resolvePinned, exposedOf)
+}
+
+// resolvePinned maps an exposed tool name to its upstream service and tool, held new tools
+// (which no catalog lists) included.
+func (g *Gateway) resolvePinned(exposed string) (string, string, bool) {
+	if e, ok := g.router.Catalog().Lookup(exposed); ok {
+		return string(e.Upstream), e.Tool, true
+	}
+	for _, h := range g.pins.Held() { // a held new tool is in no catalog
+		if g.router.ExposedNameOf(registry.ServiceName(h.Service), h.Tool) == exposed {
+			return h.Service, h.Tool, true
+		}
+	}
+	return "", "", false
 }
