@@ -275,3 +275,20 @@ func TestBridgeRefusesABadURL(t *testing.T) {
 		}
 	}
 }
+
+// FuzzReadEvents: whatever a gateway (or what sits between) streams, the SSE reader never
+// panics and never hands on an event's data over the bound.
+func FuzzReadEvents(f *testing.F) {
+	f.Add([]byte("event: message\ndata: {\"jsonrpc\":\"2.0\"}\n\n: heartbeat\n\n"))
+	f.Add([]byte("data: a\r\ndata: b\r\n\r\nid: 1\nretry: 5\nevent: other\ndata: x\n\n"))
+	f.Add([]byte("data:" + strings.Repeat("y", 100) + "\n\ndata: z"))
+	f.Fuzz(func(t *testing.T, stream []byte) {
+		const max = 64
+		_ = readEvents(strings.NewReader(string(stream)), max, func(data []byte) bool {
+			if len(data) > max {
+				t.Fatalf("an event of %d bytes got through a bound of %d", len(data), max)
+			}
+			return true
+		})
+	})
+}
