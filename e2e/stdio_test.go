@@ -422,3 +422,21 @@ stdio: {principal: %s}
 		t.Errorf("a principal no policy matches (default_policy deny) lists %v, want none", r.Tools)
 	}
 }
+
+// TestStdioServesAVirtualServer: `switchboard stdio --server NAME` gives the client that virtual
+// server's view, not the whole catalog.
+func TestStdioServesAVirtualServer(t *testing.T) {
+	t.Parallel()
+	demo := startDemoHTTP(t, "demo", false)
+	path := writeStdioConfig(t, fmt.Sprintf("upstreams: [{name: demo, url: %s}]\nservers: [{name: clock, tools: [demo__now, demo__echo]}]\n", demo.URL))
+	r, _ := runStdioClient(t, stdioSpec{Command: bin.switchboard, Args: []string{"stdio", "--config", path, "--server", "clock"},
+		Unknown: "demo__add"})
+	slices.Sort(r.Tools)
+	if !slices.Equal(r.Tools, []string{"demo__echo", "demo__now"}) {
+		t.Errorf("the clock server lists %v, want demo__echo and demo__now", r.Tools)
+	}
+	if r.Unknown == nil || r.Unknown.Code != -32602 {
+		t.Errorf("a tool the server does not select: %+v, want unknown tool", r.Unknown)
+	}
+	exitedByItself(t, r)
+}

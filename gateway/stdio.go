@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -20,9 +21,17 @@ import (
 	"github.com/switchboard-mcp/switchboard/telemetry"
 )
 
-// stdioSetup is what NewStdio adds to a gateway: who its one client is.
+// StdioOptions are what `switchboard stdio` adds to Options.
+type StdioOptions struct {
+	// Server names the virtual server (servers[].name) whose view the client gets; "": the
+	// root, what /mcp serves.
+	Server string
+}
+
+// stdioSetup is what NewStdio adds to a gateway: who its one client is, and what it is served.
 type stdioSetup struct {
 	principal *authn.Principal // stdio.principal; nil: nobody
+	server    string
 }
 
 // hasPrincipal reports whether the stdio client is someone, so that policies apply to it; false
@@ -40,9 +49,16 @@ const stdioIssuer = "switchboard:stdio"
 // /admin/*) runs only when admin_listen is set and its address is free. Nobody presents a token
 // on stdio: the client is stdio.principal, to which the policies apply, or nobody (every tool,
 // as with auth.mode none); no OIDC discovery runs. The audit log's stdout sink writes to
-// opts.Stderr, since stdout carries JSON-RPC only.
-func NewStdio(cfg *config.Config, opts Options) (*Gateway, error) {
-	opts.stdio = &stdioSetup{principal: stdioPrincipal(cfg.Stdio.Principal)}
+// opts.Stderr, since stdout carries JSON-RPC only. A server that the config does not serve is
+// an error.
+func NewStdio(cfg *config.Config, opts Options, stdio StdioOptions) (*Gateway, error) {
+	switch {
+	case stdio.Server == "" && cfg.RootServer != nil && !*cfg.RootServer:
+		return nil, errors.New("root_server is false: name one of servers[] to serve (switchboard stdio --server NAME)")
+	case stdio.Server != "" && !slices.ContainsFunc(cfg.Servers, func(s config.Server) bool { return s.Name == stdio.Server }):
+		return nil, fmt.Errorf("no virtual server is named %q in servers[]", stdio.Server)
+	}
+	opts.stdio = &stdioSetup{principal: stdioPrincipal(cfg.Stdio.Principal), server: stdio.Server}
 	opts.Stdout = opts.Stderr
 	g, err := New(cfg, opts)
 	if err != nil {
@@ -152,7 +168,7 @@ func (g *Gateway) RunStdio(ctx context.Context, in io.Reader, out io.Writer) err
 	served := make(chan error, 1)
 	go func() {
 		served <- g.router.ServeStdio(clientCtx, in, out, router.StdioOptions{
-			MaxMessageBytes: cfg.MaxRequestBytes, Grace: cfg.ShutdownGrace.D()})
+			Server: g.opts.stdio.server, MaxMessageBytes: cfg.MaxRequestBytes, Grace: cfg.ShutdownGrace.D()})
 	}()
 
 	var err error

@@ -43,6 +43,9 @@ type StdioOptions struct {
 	// error at once (the read loop never waits, so the client's answers to the gateway's own
 	// requests always get through). Default 256.
 	MaxInFlight int
+	// Server names the virtual server whose view the client gets; "" for the root (what /mcp
+	// serves). ServeStdio fails at once when it is not served.
+	Server string
 	// Grace is how long the requests in flight when in ends may take to finish and be answered
 	// (a client that closes its input after its last request still gets the answers); 0: they
 	// are cancelled at once. Requests waiting for the client's answer to a request of the
@@ -65,8 +68,8 @@ const (
 // The client is one session from initialize on (its protocol version and capabilities are the
 // ones it declared there), until in ends.
 //
-// It returns nil when in ends, ctx's error when ctx ends first, or the error reading in or
-// writing out. Requests still in flight are cancelled and waited for before it returns; a Read
+// It returns nil when in ends, ctx's error when ctx ends first, the error reading in or
+// writing out, or ErrNoSuchServer at once. Requests still in flight are cancelled and waited for before it returns; a Read
 // of in may still be pending then (it ends when in does). Call it once per connection; several
 // connections may be served at once.
 func (r *Router) ServeStdio(ctx context.Context, in io.Reader, out io.Writer, opts StdioOptions) error {
@@ -76,11 +79,17 @@ func (r *Router) ServeStdio(ctx context.Context, in io.Reader, out io.Writer, op
 	if opts.MaxInFlight <= 0 {
 		opts.MaxInFlight = defaultStdioInFlight
 	}
+	if r.stdioServer(opts.Server) == nil {
+		if opts.Server == "" {
+			return fmt.Errorf("%w: root_server is false, so the root (what /mcp serves) is not served; name a virtual server", ErrNoSuchServer)
+		}
+		return fmt.Errorf("%w: no virtual server is named %q", ErrNoSuchServer, opts.Server)
+	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	now := time.Now()
 	c := &stdioConn{r: r, ctx: ctx, cancel: cancel, out: jsonl.NewWriter(out), state: r.sessions.opts.State,
-		log: r.log.With("transport", "stdio"), maxBytes: opts.MaxMessageBytes, maxInFlight: opts.MaxInFlight, inputDone: make(chan struct{}),
-		ticket: sessions.Ticket{ID: sessions.NewID(), Principal: r.sessions.opts.Principal(ctx), Server: r.serverOf(ctx).Name,
+		log: r.log.With("transport", "stdio"), server: opts.Server, maxBytes: opts.MaxMessageBytes, maxInFlight: opts.MaxInFlight, inputDone: make(chan struct{}),
+		ticket: sessions.Ticket{ID: sessions.NewID(), Principal: r.sessions.opts.Principal(ctx), Server: opts.Server,
 			Issued: now.Unix(), Expires: now.Add(r.sessions.opts.MaxAge).Unix()},
 		inFlight: map[string]*stdioRequest{}, asked: map[string]chan clientAnswer{}}
 	if r.observer != nil {
@@ -115,6 +124,18 @@ func (c *stdioConn) finishRequests(grace time.Duration) {
 // errConnectionEnded is why what waits on a stdio connection stops when it ends.
 var errConnectionEnded = errors.New("the stdio connection ended")
 
+// ErrNoSuchServer: the server a stdio client was to be served is not served.
+var ErrNoSuchServer = errors.New("no such MCP server here")
+
+// stdioServer returns the server named name ("": the root), nil when it is not served.
+func (r *Router) stdioServer(name string) *Server {
+	set := r.servers.Load()
+	if name == "" {
+		return set.root
+	}
+	return set.byName[name]
+}
+
 // stdioConn is one stdio client's connection.
 type stdioConn struct {
 	r           *Router
@@ -124,6 +145,7 @@ type stdioConn struct {
 	state       sessions.State
 	log         *slog.Logger
 	unknownTool func()
+	server      string // the virtual server served; "" the root
 	maxBytes    int
 	maxInFlight int
 	inputDone   chan struct{} // closed when the client's input ended
@@ -202,21 +224,38 @@ func (c *stdioConn) dispatch(line []byte) {
 	}
 	var msg message
 	_ = json.Unmarshal(line, &msg) // CheckEnvelope passed
-	switch {
-	case msg.Method == "":
+	if msg.Method == "" {
 		c.answer(msg)
-	case msg.Method == string(mcp.MethodInitialize) && len(msg.ID) > 0:
-		c.initialize(line, msg)
-	case len(msg.ID) == 0:
-		c.notify(line, msg)
-	default:
-		c.request(line, msg)
+		return
 	}
+	ctx, ok := c.requestContext(msg.Method)
+	switch {
+	case !ok && len(msg.ID) > 0:
+		c.writeError(msg.ID, mcp.INVALID_REQUEST, "the MCP server this client was started for is no longer served (the config changed)")
+	case !ok:
+	case msg.Method == string(mcp.MethodInitialize) && len(msg.ID) > 0:
+		c.initialize(ctx, line, msg)
+	case len(msg.ID) == 0:
+		c.notify(ctx, line, msg)
+	default:
+		c.request(ctx, line, msg)
+	}
+}
+
+// requestContext is the context of one message of the client's: the connection's (its
+// principal), the method, and the server it is served (looked up each time, as a reload may
+// change or remove it); false when the server is no longer served.
+func (c *stdioConn) requestContext(method string) (context.Context, bool) {
+	s := c.r.stdioServer(c.server)
+	if s == nil {
+		return nil, false
+	}
+	return context.WithValue(middleware.WithRPCMethod(c.ctx, method), serverKey{}, s), true
 }
 
 // initialize answers initialize in the read loop, so that every later request starts with the
 // session it fixes: the client's capabilities and info, and the negotiated protocol version.
-func (c *stdioConn) initialize(line []byte, msg message) {
+func (c *stdioConn) initialize(ctx context.Context, line []byte, msg message) {
 	var req struct {
 		Params struct {
 			Capabilities json.RawMessage `json:"capabilities"`
@@ -227,8 +266,7 @@ func (c *stdioConn) initialize(line []byte, msg message) {
 	t := c.ticket
 	t.Capabilities, t.ClientInfo = req.Params.Capabilities, req.Params.ClientInfo
 	sess := newClientSession(t, c.state)
-	ctx := c.r.mcp.WithContext(middleware.WithRPCMethod(c.ctx, msg.Method), sess)
-	resp := c.r.mcp.HandleMessage(ctx, line)
+	resp := c.r.mcp.HandleMessage(c.r.mcp.WithContext(ctx, sess), line)
 	if ok, isResult := resp.(mcp.JSONRPCResponse); isResult {
 		if result, isInit := ok.Result.(mcp.InitializeResult); isInit {
 			t.Protocol = result.ProtocolVersion
@@ -246,7 +284,7 @@ func (c *stdioConn) initialize(line []byte, msg message) {
 
 // notify handles a notification in the read loop, in order; notifications/cancelled cancels
 // the request it names.
-func (c *stdioConn) notify(line []byte, msg message) {
+func (c *stdioConn) notify(ctx context.Context, line []byte, msg message) {
 	if msg.Method == string(mcp.MethodNotificationCancelled) {
 		var n struct {
 			Params struct {
@@ -263,11 +301,11 @@ func (c *stdioConn) notify(line []byte, msg message) {
 		}
 	}
 	sess := newClientSession(c.ticket, c.state)
-	c.r.mcp.HandleMessage(c.r.mcp.WithContext(middleware.WithRPCMethod(c.ctx, msg.Method), sess), line)
+	c.r.mcp.HandleMessage(c.r.mcp.WithContext(ctx, sess), line)
 }
 
 // request starts serving a request on its own goroutine, as HTTP serves each POST.
-func (c *stdioConn) request(line []byte, msg message) {
+func (c *stdioConn) request(ctx context.Context, line []byte, msg message) {
 	key := string(msg.ID)
 	c.mu.Lock()
 	switch {
@@ -280,7 +318,7 @@ func (c *stdioConn) request(line []byte, msg message) {
 		c.writeError(msg.ID, codeBusy, fmt.Sprintf("%d requests are in flight already: wait for some answers, then send it again", c.maxInFlight))
 		return
 	}
-	ctx, cancel := context.WithCancel(c.ctx)
+	ctx, cancel := context.WithCancel(ctx)
 	req := &stdioRequest{cancel: cancel}
 	c.inFlight[key] = req
 	c.mu.Unlock()
@@ -310,8 +348,7 @@ func (c *stdioConn) serve(ctx context.Context, t sessions.Ticket, line []byte, m
 	sess := newClientSession(t, c.state)
 	sess.ask = c.ask
 	slot := &errorSlot{}
-	ctx = context.WithValue(middleware.WithRPCMethod(ctx, msg.Method), errorSlotKey{}, slot)
-	ctx = c.r.mcp.WithContext(ctx, sess)
+	ctx = c.r.mcp.WithContext(context.WithValue(ctx, errorSlotKey{}, slot), sess)
 
 	stop, pumped := make(chan struct{}), make(chan struct{})
 	go func() {

@@ -294,3 +294,30 @@ func TestStdioRefusesBadLinesAndGoesOn(t *testing.T) {
 		t.Fatal("ServeStdio did not return after the input ended")
 	}
 }
+
+// TestStdioServesTheServerItIsGiven: with a virtual server's name the client gets that server's
+// view; a server that is not served (no such name, or the root with root_server false) fails
+// ServeStdio at once rather than serving everything.
+func TestStdioServesTheServerItIsGiven(t *testing.T) {
+	t.Parallel()
+	echoOnly := &Server{Name: "echo-only", Tools: glob.List{glob.MustCompile("demo__echo")}, Search: Search{Mode: SearchOff}}
+	r := newPipelineRouter(t, &fakeUpstreams{}, Options{Servers: []*Server{echoOnly}})
+	c := newStdioClient(t, r, context.Background(), StdioOptions{Server: "echo-only"})
+	c.initialize(`{}`)
+	if got := c.toolNames("1"); !slices.Equal(got, []string{"demo__echo"}) {
+		t.Errorf("the echo-only server lists %v", got)
+	}
+	c.send(`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"demo__secret","arguments":{}}}`)
+	if code, msg := rpcErrorOf(t, c.answerTo("2")); code != mcp.INVALID_PARAMS || msg != "unknown tool: demo__secret" {
+		t.Errorf("a tool the server does not select: %d %q", code, msg)
+	}
+
+	noRoot := New(&fakeUpstreams{}, Options{Naming: defaultNaming, Root: nil, Servers: []*Server{echoOnly}}, quiet)
+	noRoot.SetServers(nil, []*Server{echoOnly}) // root_server: false
+	for _, name := range []string{"", "nope"} {
+		err := noRoot.ServeStdio(context.Background(), strings.NewReader(""), io.Discard, StdioOptions{Server: name})
+		if !errors.Is(err, ErrNoSuchServer) {
+			t.Errorf("server %q: ServeStdio returned %v, want ErrNoSuchServer", name, err)
+		}
+	}
+}

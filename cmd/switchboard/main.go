@@ -29,8 +29,9 @@ func main() {
 
 const usage = `usage:
   switchboard serve --config FILE      run the gateway
-  switchboard stdio --config FILE      run the gateway for the one client that launched it,
-                                       on stdin and stdout (desktop hosts)
+  switchboard stdio --config FILE [--server NAME]
+                                       run the gateway for the one client that launched it,
+                                       on stdin and stdout (desktop hosts); NAME: a virtual server
   switchboard stdio --upstream URL [--token-env NAME]
                                        relay that client to a remote gateway's MCP endpoint,
                                        with the bearer token in $SWITCHBOARD_TOKEN (or $NAME)
@@ -54,8 +55,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	flags := flag.NewFlagSet(cmd, flag.ContinueOnError)
 	flags.SetOutput(stderr)
 	path := flags.String("config", "switchboard.yaml", "path of the config file")
-	remote, tokenEnv := new(string), new(string)
+	remote, tokenEnv, server := new(string), new(string), new(string)
 	if cmd == "stdio" {
+		server = flags.String("server", "", "serve this virtual server (servers[].name) instead of the root")
 		remote = flags.String("upstream", "", "URL of a remote gateway's MCP endpoint: relay to it instead of running a gateway")
 		tokenEnv = flags.String("token-env", "SWITCHBOARD_TOKEN", "environment variable holding the bearer token for --upstream")
 	}
@@ -98,7 +100,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 
 	if cmd == "stdio" {
-		err = serveStdio(*path, cfg, stdin, stdout, stderr)
+		err = serveStdio(*path, cfg, *server, stdin, stdout, stderr)
 	} else {
 		err = serve(*path, cfg, stdout, stderr)
 	}
@@ -126,9 +128,9 @@ func serve(path string, cfg *config.Config, stdout, stderr io.Writer) error {
 // serveStdio runs the gateway for the client on stdin and stdout until stdin ends, SIGINT or
 // SIGTERM; SIGHUP reloads as for serve. Nothing but JSON-RPC goes to stdout: the logs and the
 // audit log's stdout sink go to stderr.
-func serveStdio(path string, cfg *config.Config, stdin io.Reader, stdout, stderr io.Writer) error {
+func serveStdio(path string, cfg *config.Config, server string, stdin io.Reader, stdout, stderr io.Writer) error {
 	signal.Ignore(syscall.SIGPIPE) // a client gone is a write error, so the children are stopped
-	g, err := gateway.NewStdio(cfg, gateway.Options{Version: version, Stderr: stderr})
+	g, err := gateway.NewStdio(cfg, gateway.Options{Version: version, Stderr: stderr}, gateway.StdioOptions{Server: server})
 	if err != nil {
 		return err
 	}

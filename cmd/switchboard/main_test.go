@@ -88,6 +88,7 @@ func TestStdioWritesOnlyJSONRPC(t *testing.T) {
 		{"bad principal", []string{"stdio", "--config", writeConfig(t, "upstreams: [{name: a, url: 'http://127.0.0.1:1/mcp'}]\nstdio: {principal: {scopes: [a]}}")}, 1, "stdio.principal.subject: required"},
 		{"config and upstream", []string{"stdio", "--config", "x.yaml", "--upstream", "http://127.0.0.1:1/mcp"}, 2, "not both"},
 		{"bad upstream", []string{"stdio", "--upstream", "ftp://h/mcp"}, 1, "http:// or https://"},
+		{"no such server", []string{"stdio", "--server", "nope", "--config", writeConfig(t, "upstreams: [{name: a, url: 'http://127.0.0.1:1/mcp'}]")}, 1, `no virtual server is named "nope"`},
 		{"input ends", []string{"stdio", "--config", writeConfig(t, "upstreams: [{name: a, url: 'http://127.0.0.1:1/mcp'}]\nadmin_listen: ''\n")}, 0, "the client closed its input"},
 	}
 	for _, tc := range tests {
