@@ -173,19 +173,20 @@ func TestStdioServesHTTPAndConsulUpstreams(t *testing.T) {
 	}
 }
 
-// TestStdioOutputIsOnlyJSONRPC: every line `switchboard stdio` writes on stdout is one JSON-RPC
-// message - responses, the progress and log notifications of a call - while its logs and the
-// audit log (audit.stdout) go to stderr; when stdin closes it exits 0 and stops its stdio
-// upstream.
-func TestStdioOutputIsOnlyJSONRPC(t *testing.T) {
-	t.Parallel()
-	path := writeStdioConfig(t, fmt.Sprintf(`upstreams:
-  - name: local
-    command: [%q, "--name", "local"]
-audit: {stdout: true}
-log: {level: debug}
-`, bin.demo))
-	cmd := exec.Command(bin.switchboard, "stdio", "--config", path)
+// stdioGateway is `switchboard stdio` run from the test, as a host runs it: the test writes its
+// stdin and reads its stdout, where every line must be one JSON-RPC message.
+type stdioGateway struct {
+	t             *testing.T
+	stdin         io.WriteCloser
+	lines         chan string
+	exited        chan error
+	stderr        *syncBuffer
+	notifications []map[string]json.RawMessage // what read passed over, in order
+}
+
+func startStdioGateway(t *testing.T, args ...string) *stdioGateway {
+	t.Helper()
+	cmd := exec.Command(bin.switchboard, args...)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -194,117 +195,181 @@ log: {level: debug}
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stderr syncBuffer
-	cmd.Stderr = &stderr
+	g := &stdioGateway{t: t, stdin: stdin, lines: make(chan string, 1000), exited: make(chan error, 1), stderr: &syncBuffer{}}
+	cmd.Stderr = g.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	exited := make(chan error, 1)
-	lines := make(chan string, 1000)
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		sc.Buffer(nil, 16<<20)
 		for sc.Scan() {
-			lines <- sc.Text()
+			g.lines <- sc.Text()
 		}
-		close(lines)
-		exited <- cmd.Wait()
+		close(g.lines)
+		g.exited <- cmd.Wait()
 	}()
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
+		if strings.Contains(g.stderr.String(), "WARNING: DATA RACE") {
+			t.Errorf("switchboard has a data race:\n%s", g.stderr.String())
+		}
 		if t.Failed() {
-			t.Logf("stderr of switchboard stdio:\n%s", stderr.String())
+			t.Logf("stderr of switchboard stdio:\n%s", g.stderr.String())
 		}
 	})
+	return g
+}
 
-	send := func(msg string) {
-		t.Helper()
-		if _, err := io.WriteString(stdin, msg+"\n"); err != nil {
-			t.Fatal(err)
-		}
+func (g *stdioGateway) send(msg string) {
+	g.t.Helper()
+	if _, err := io.WriteString(g.stdin, msg+"\n"); err != nil {
+		g.t.Fatal(err)
 	}
-	var notifications []string
-	// read checks every line as it comes and returns once the response to id came.
-	read := func(id string) json.RawMessage {
-		t.Helper()
-		timeout := time.After(30 * time.Second)
-		for {
-			select {
-			case line, ok := <-lines:
-				if !ok {
-					t.Fatalf("stdout ended before the answer to %s", id)
-				}
-				var m struct {
-					JSONRPC string          `json:"jsonrpc"`
-					ID      json.RawMessage `json:"id"`
-					Method  string          `json:"method"`
-					Result  json.RawMessage `json:"result"`
-					Error   json.RawMessage `json:"error"`
-				}
-				if err := json.Unmarshal([]byte(line), &m); err != nil || m.JSONRPC != "2.0" || (m.Method == "" && len(m.ID) == 0) {
-					t.Fatalf("stdout carries a line that is not a JSON-RPC message: %q", line)
-				}
-				if m.Method != "" {
-					notifications = append(notifications, m.Method)
-					continue
-				}
-				if string(m.ID) == id {
-					if m.Error != nil {
-						t.Fatalf("request %s failed: %s", id, m.Error)
-					}
-					return m.Result
-				}
-			case <-timeout:
-				t.Fatalf("no answer to %s in 30s", id)
+}
+
+// read checks every line as it comes and returns the result of the response to id, or, with
+// id "", the next notification whose method is method.
+func (g *stdioGateway) read(id, method string) json.RawMessage {
+	g.t.Helper()
+	timeout := time.After(30 * time.Second)
+	for {
+		select {
+		case line, ok := <-g.lines:
+			if !ok {
+				g.t.Fatalf("stdout ended before %s%s", id, method)
 			}
+			var m map[string]json.RawMessage
+			if err := json.Unmarshal([]byte(line), &m); err != nil || string(m["jsonrpc"]) != `"2.0"` || (m["method"] == nil && m["id"] == nil) {
+				g.t.Fatalf("stdout carries a line that is not a JSON-RPC message: %q", line)
+			}
+			if m["method"] != nil {
+				g.notifications = append(g.notifications, m)
+				if id == "" && string(m["method"]) == `"`+method+`"` {
+					return m["params"]
+				}
+				continue
+			}
+			if id != "" && string(m["id"]) == id {
+				if m["error"] != nil {
+					g.t.Fatalf("request %s failed: %s", id, m["error"])
+				}
+				return m["result"]
+			}
+		case <-timeout:
+			g.t.Fatalf("nothing for %s%s in 30s", id, method)
 		}
 	}
-	send(`{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"e2e","version":"1"}}}`)
-	var init struct{ ProtocolVersion string }
-	if err := json.Unmarshal(read("0"), &init); err != nil || init.ProtocolVersion != "2025-11-25" {
-		t.Errorf("initialize negotiated %q (%v), want 2025-11-25", init.ProtocolVersion, err)
-	}
-	send(`{"jsonrpc":"2.0","method":"notifications/initialized"}`)
-	send(`{"jsonrpc":"2.0","id":1,"method":"tools/list"}`)
-	if !strings.Contains(string(read("1")), `"name":"local__chatty"`) {
-		t.Error("tools/list lacks local__chatty")
-	}
-	send(`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"local__chatty","arguments":{"count":3},"_meta":{"progressToken":"p"}}}`)
-	if !strings.Contains(string(read("2")), "sent 3") {
-		t.Error("local__chatty did not answer")
-	}
-	send(`{"jsonrpc":"2.0","id":3,"method":"ping"}`)
-	read("3")
-	if n := strings.Count(strings.Join(notifications, " "), "notifications/progress"); n != 3 {
-		t.Errorf("notifications on stdout %v, want 3 progress (and the log messages)", notifications)
-	}
-	if !slices.Contains(notifications, "notifications/message") {
-		t.Errorf("notifications on stdout %v, want the upstream's log messages too", notifications)
-	}
+}
 
-	stdin.Close()
-	for line := range lines { // what comes after: still JSON-RPC, if anything
+// count is how many notifications of method read passed over.
+func (g *stdioGateway) count(method string) int {
+	n := 0
+	for _, m := range g.notifications {
+		if string(m["method"]) == `"`+method+`"` {
+			n++
+		}
+	}
+	return n
+}
+
+func (g *stdioGateway) initialize() {
+	g.t.Helper()
+	g.send(`{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"e2e","version":"1"}}}`)
+	var init struct{ ProtocolVersion string }
+	if err := json.Unmarshal(g.read("0", ""), &init); err != nil || init.ProtocolVersion != "2025-11-25" {
+		g.t.Errorf("initialize negotiated %q (%v), want 2025-11-25", init.ProtocolVersion, err)
+	}
+	g.send(`{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+}
+
+// stop closes stdin and waits for the process to exit, which it must do with status 0; what it
+// writes meanwhile must still be JSON.
+func (g *stdioGateway) stop() {
+	g.t.Helper()
+	g.stdin.Close()
+	for line := range g.lines {
 		if !json.Valid([]byte(line)) {
-			t.Errorf("after stdin closed, stdout got %q", line)
+			g.t.Errorf("after stdin closed, stdout got %q", line)
 		}
 	}
 	select {
-	case err := <-exited:
+	case err := <-g.exited:
 		if err != nil {
-			t.Errorf("switchboard stdio exited with %v after stdin closed, want 0", err)
+			g.t.Errorf("switchboard stdio exited with %v after stdin closed, want 0", err)
 		}
 	case <-time.After(20 * time.Second):
-		t.Fatal("switchboard stdio did not exit after stdin closed")
+		g.t.Fatal("switchboard stdio did not exit after stdin closed")
 	}
-	logs := stderr.String()
+}
+
+// TestStdioOutputIsOnlyJSONRPC: every line `switchboard stdio` writes on stdout is one JSON-RPC
+// message - responses, the progress and log notifications of a call, the answer to a request of
+// the 2026-07-28 era - while its logs and the audit log (audit.stdout) go to stderr; when stdin
+// closes it exits 0 and stops its stdio upstream.
+func TestStdioOutputIsOnlyJSONRPC(t *testing.T) {
+	t.Parallel()
+	path := writeStdioConfig(t, fmt.Sprintf(`upstreams:
+  - name: local
+    command: [%q, "--name", "local"]
+audit: {stdout: true}
+log: {level: debug}
+`, bin.demo))
+	g := startStdioGateway(t, "stdio", "--config", path)
+	g.initialize()
+	g.send(`{"jsonrpc":"2.0","id":1,"method":"tools/list"}`)
+	if !strings.Contains(string(g.read("1", "")), `"name":"local__chatty"`) {
+		t.Error("tools/list lacks local__chatty")
+	}
+	g.send(`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"local__chatty","arguments":{"count":3},"_meta":{"progressToken":"p"}}}`)
+	if !strings.Contains(string(g.read("2", "")), "sent 3") {
+		t.Error("local__chatty did not answer")
+	}
+	g.send(`{"jsonrpc":"2.0","id":3,"method":"ping"}`)
+	g.read("3", "")
+	// A request of the 2026-07-28 era, which says its version itself, is served on the same line.
+	const modern = `"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientInfo":{"name":"e2e","version":"1"},"io.modelcontextprotocol/clientCapabilities":{}}`
+	g.send(`{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"local__echo","arguments":{"text":"modern"},` + modern + `}}`)
+	if res := string(g.read("4", "")); !strings.Contains(res, `"text":"modern"`) || !strings.Contains(res, `"resultType":"complete"`) {
+		t.Errorf("a 2026-07-28 call over stdio: %s", res)
+	}
+	if n := g.count("notifications/progress"); n != 3 {
+		t.Errorf("%d progress notifications on stdout, want 3", n)
+	}
+	if g.count("notifications/message") == 0 {
+		t.Error("no log message of the upstream's on stdout")
+	}
+	g.stop()
+	logs := g.stderr.String()
 	for _, want := range []string{"serving the client on stdio", `"tool":"local__chatty"`, "the client closed its input", "stdio upstream exited"} {
 		if !strings.Contains(logs, want) {
 			t.Errorf("stderr lacks %q (logs, the audit line, the clean stop of the stdio upstream)", want)
 		}
 	}
-	if strings.Contains(logs, "WARNING: DATA RACE") {
-		t.Errorf("switchboard has a data race:\n%s", logs)
+}
+
+// TestStdioResourceUpdates: the stdio client subscribes to a resource of the npm reference
+// server and gets its notifications/resources/updated on stdout.
+func TestStdioResourceUpdates(t *testing.T) {
+	t.Parallel()
+	everything := startNPMEverything(t)
+	g := startStdioGateway(t, "stdio", "--config", writeStdioConfig(t, fmt.Sprintf("upstreams: [{name: everything, url: %s}]\n", everything.URL)))
+	g.initialize()
+	g.send(`{"jsonrpc":"2.0","id":1,"method":"resources/list"}`)
+	var list struct{ Resources []struct{ URI string } }
+	if err := json.Unmarshal(g.read("1", ""), &list); err != nil || len(list.Resources) == 0 {
+		t.Fatalf("resources/list: %v %+v", err, list)
 	}
+	uri, _ := json.Marshal(list.Resources[0].URI)
+	g.send(`{"jsonrpc":"2.0","id":2,"method":"resources/subscribe","params":{"uri":` + string(uri) + `}}`)
+	g.read("2", "")
+	g.send(`{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"everything__toggle-subscriber-updates","arguments":{}}}`)
+	g.read("3", "")
+	var updated struct{ URI string }
+	if err := json.Unmarshal(g.read("", "notifications/resources/updated"), &updated); err != nil || updated.URI != list.Resources[0].URI {
+		t.Errorf("resources/updated for %q (%v), want %q", updated.URI, err, list.Resources[0].URI)
+	}
+	g.stop()
 }
 
 // TestStdioBridgeToAnAuthenticatedGateway: `switchboard stdio --upstream URL` carries a desktop
