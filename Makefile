@@ -7,7 +7,7 @@ LDFLAGS := -X main.version=$(VERSION)
 STATICCHECK_VERSION := v0.8.2
 DEMO_ADDR ?= 127.0.0.1:3001
 
-.PHONY: build run test lint fuzz bench loadtest image clean consul hydra redis nginx k6 helm demo-consul
+.PHONY: build run test lint fuzz bench loadtest image clean consul hydra redis nginx chromium k6 helm demo-consul
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/switchboard ./cmd/switchboard
@@ -23,6 +23,7 @@ run: build
 	echo "  Claude Code:  claude mcp add --transport http switchboard http://127.0.0.1:8080/mcp"; \
 	echo "  VS Code:      .vscode/mcp.json {\"servers\": {\"switchboard\": {\"type\": \"http\", \"url\": \"http://127.0.0.1:8080/mcp\"}}}"; \
 	echo "  Readiness:    curl http://127.0.0.1:9090/readyz"; \
+	echo "  Console:      http://127.0.0.1:9090/admin/  (open it in a browser)"; \
 	echo; \
 	DEMO_HTTP_URL=http://$(DEMO_ADDR)/mcp $(BIN)/switchboard serve --config examples/switchboard.yaml
 
@@ -74,7 +75,12 @@ e2e/conformance/node_modules/.installed: e2e/conformance/package.json e2e/confor
 	npm ci --prefix e2e/conformance --no-audit --no-fund --loglevel=error
 	touch $@
 
-test: e2e/node/node_modules/.installed e2e/conformance/node_modules/.installed consul hydra redis nginx k6 helm
+# Headless chromium for the admin console's browser test (Debian's package; installed when
+# running as root).
+chromium:
+	scripts/ensure-chromium.sh
+
+test: e2e/node/node_modules/.installed e2e/conformance/node_modules/.installed consul hydra redis nginx chromium k6 helm
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 12m ./...
 

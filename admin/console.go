@@ -215,7 +215,7 @@ func (c *Console) Run(ctx context.Context) {
 }
 
 // panels are the console's panels, in page order.
-var panels = []string{"overview", "upstreams", "catalog", "pins", "cache"}
+var panels = []string{"overview", "upstreams", "pins", "cache", "catalog"} // the long one last
 
 // Register adds the console to mux: GET /admin/ (the page), GET /admin/console/panel/{name}
 // (one panel's fragment) and the POST actions. Mount Static too.
