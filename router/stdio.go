@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -69,9 +70,10 @@ const (
 // ones it declared there), until in ends.
 //
 // It returns nil when in ends, ctx's error when ctx ends first, the error reading in or
-// writing out, or ErrNoSuchServer at once. Requests still in flight are cancelled and waited for before it returns; a Read
-// of in may still be pending then (it ends when in does). Call it once per connection; several
-// connections may be served at once.
+// writing out, or ErrNoSuchServer at once. Requests still in flight (after Grace, when in
+// ended) are cancelled and waited for before it returns; a Read of in may still be pending then
+// (it ends when in does). Call it once per connection; several connections may be served at
+// once.
 func (r *Router) ServeStdio(ctx context.Context, in io.Reader, out io.Writer, opts StdioOptions) error {
 	if opts.MaxMessageBytes <= 0 {
 		opts.MaxMessageBytes = defaultStdioMessageBytes
@@ -326,20 +328,28 @@ func (c *stdioConn) request(ctx context.Context, line []byte, msg message) {
 	c.requests.Add(1)
 	c.wg.Go(func() {
 		defer c.requests.Done()
-		defer func() {
-			c.mu.Lock()
-			delete(c.inFlight, key)
-			c.mu.Unlock()
-			cancel()
-		}()
-		resp := c.serve(ctx, t, line, msg)
+		resp := c.serveRecovered(ctx, t, line, msg)
 		c.mu.Lock()
 		cancelled := req.cancelled
+		delete(c.inFlight, key) // before the answer: the client may use the id again once it has it
 		c.mu.Unlock()
+		cancel()
 		if resp != nil && !cancelled && c.ctx.Err() == nil {
 			c.writeLine(resp)
 		}
 	})
+}
+
+// serveRecovered is serve, with a panic logged and answered as an internal error (as the HTTP
+// server's recover layer does), not the end of the process and of every upstream child.
+func (c *stdioConn) serveRecovered(ctx context.Context, t sessions.Ticket, line []byte, msg message) (resp []byte) {
+	defer func() {
+		if v := recover(); v != nil {
+			c.log.Error("a stdio request panicked", "method", msg.Method, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			resp = c.marshal(rpcError(msg.ID, mcp.INTERNAL_ERROR, "internal error"))
+		}
+	}()
+	return c.serve(ctx, t, line, msg)
 }
 
 // serve handles one request of session t and returns its response: mcp-go's MCPServer handles
@@ -350,6 +360,26 @@ func (c *stdioConn) serve(ctx context.Context, t sessions.Ticket, line []byte, m
 	slot := &errorSlot{}
 	ctx = c.r.mcp.WithContext(context.WithValue(ctx, errorSlotKey{}, slot), sess)
 
+	finish := c.pumpNotes(sess)
+	defer finish() // also when the handler panics
+	var resp []byte
+	if msg.Method == string(mcp.MethodToolsList) && !mcp.IsModernProtocol(msg.Params.Meta.ProtocolVersion()) {
+		resp = c.toolsList(ctx, msg)
+	} else if m := c.r.mcp.HandleMessage(ctx, line); m != nil {
+		resp = c.marshal(m)
+	}
+	finish() // every notification of the request goes before its answer
+	if resp == nil || !bytes.Contains(resp, errorKey) {
+		return resp
+	}
+	return (&errorWriter{slot: slot, unknownTool: c.unknownTool}).rewriteMessage(resp)
+}
+
+// pumpNotes writes the notifications mcp-go sends sess to the client as they come, until the
+// func it returns is called: from then on they go to the session's stream (an upstream may write
+// a call's last ones after its result), and what was sent before is written first. The func may
+// be called more than once.
+func (c *stdioConn) pumpNotes(sess *clientSession) func() {
 	stop, pumped := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(pumped)
@@ -362,28 +392,23 @@ func (c *stdioConn) serve(ctx context.Context, t sessions.Ticket, line []byte, m
 			}
 		}
 	}()
-	var resp []byte
-	if msg.Method == string(mcp.MethodToolsList) && !mcp.IsModernProtocol(msg.Params.Meta.ProtocolVersion()) {
-		resp = c.toolsList(ctx, msg)
-	} else if m := c.r.mcp.HandleMessage(ctx, line); m != nil {
-		resp = c.marshal(m)
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			later := func() chan<- mcp.JSONRPCNotification { return c.r.sessions.streams.notesOf(sess.ticket.ID) }
+			sess.answered.Store(&later)
+			close(stop)
+			<-pumped
+			for {
+				select {
+				case n := <-sess.notes:
+					c.write(n)
+				default:
+					return
+				}
+			}
+		})
 	}
-	later := func() chan<- mcp.JSONRPCNotification { return c.r.sessions.streams.notesOf(t.ID) }
-	sess.answered.Store(&later)
-	close(stop)
-	<-pumped
-	for drained := false; !drained; {
-		select {
-		case n := <-sess.notes:
-			c.write(n)
-		default:
-			drained = true
-		}
-	}
-	if resp == nil || !bytes.Contains(resp, errorKey) {
-		return resp
-	}
-	return (&errorWriter{slot: slot, unknownTool: c.unknownTool}).rewriteMessage(resp)
 }
 
 // toolsList answers tools/list from the serialized pages, as sessionHTTP does.
