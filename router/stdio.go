@@ -26,8 +26,8 @@ import (
 // and the router needs a context per request, as HTTP gives it: the method (the tool filter
 // lets tools/call through to the pipeline's authorize step only when it knows the request is a
 // call; otherwise a tool hidden by tool search, or outside the caller's view, is refused by
-// mcp-go with its own words and no audit), the error slot (JSON-RPC errors as design.md says),
-// and a cancellation of its own (notifications/cancelled). So the connection is served here the
+// mcp-go with its own words and no audit), and the error slot (JSON-RPC errors as design.md
+// says); the principal and the server ride in it too. So the connection is served here the
 // way sessionHTTP serves a 2025-11-25 session: every line is one request with its own
 // clientSession; what a call sends the client on the way (progress, log messages, the
 // upstream's sampling, elicitation and roots requests) goes on the same stdout; and the
@@ -284,8 +284,9 @@ func (c *stdioConn) initialize(ctx context.Context, line []byte, msg message) {
 	}
 }
 
-// notify handles a notification in the read loop, in order; notifications/cancelled cancels
-// the request it names.
+// notify handles a notification in the read loop, in order. notifications/cancelled cancels the
+// request's context (mcp-go does too) and keeps its answer from being written (the spec: a
+// cancelled request gets none).
 func (c *stdioConn) notify(ctx context.Context, line []byte, msg message) {
 	if msg.Method == string(mcp.MethodNotificationCancelled) {
 		var n struct {
