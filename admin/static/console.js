@@ -13,10 +13,13 @@
   let timer = 0;
   let running = false;
 
+  let sayTimer = 0;
   function say(text, bad) {
+    clearTimeout(sayTimer);
     notice.textContent = text;
     notice.hidden = !text;
     notice.classList.toggle("bad", Boolean(bad));
+    if (text && !bad) sayTimer = setTimeout(() => say(""), 15000); // failures stay until the next word
   }
 
   function parse(html) {
