@@ -98,6 +98,9 @@ func New(cfg *config.Config, opts Options) (_ *Gateway, err error) {
 	if cfg.Auth.Mode == config.AuthNone && cfg.Auth.AllowUnauthenticated && opts.stdio == nil {
 		g.log.Warn("authentication is off (auth.mode: none, allow_unauthenticated: true): anyone who reaches " + cfg.Listen + " may call every tool")
 	}
+	if cfg.Auth.Mode == config.AuthNone && len(cfg.Auth.Policies) > 0 && opts.stdio == nil {
+		g.log.Warn("auth.policies are for stdio.principal (switchboard stdio): with auth.mode none the callers of " + cfg.Listen + " are anonymous, and they see every tool")
+	}
 	for _, w := range cfg.Warnings() {
 		g.log.Warn("config: "+w.Msg, "key", w.Path)
 	}
