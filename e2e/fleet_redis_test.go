@@ -283,9 +283,11 @@ func TestResourceUpdatesReachASubscriberOnAnotherReplica(t *testing.T) {
 	}
 	subscribe := mcp.SubscribeRequest{}
 	subscribe.Params.URI = uri
+	//lint:ignore SA1019 resources/subscribe is the 2025-11-25 era's, the one under test here
 	if err := a.Subscribe(ctx, subscribe); err != nil {
 		t.Fatalf("A subscribes to %s on replica 1: %v", uri, err)
 	}
+	//lint:ignore SA1019 resources/subscribe is the 2025-11-25 era's, the one under test here
 	if err := b.Subscribe(ctx, subscribe); err != nil {
 		t.Fatalf("B subscribes to %s on replica 2: %v", uri, err)
 	}

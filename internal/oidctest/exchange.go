@@ -165,7 +165,7 @@ func (iss *Issuer) SubjectTokensSeen() []string {
 // verify checks that token is a JWS by one of this issuer's published keys, from this issuer,
 // and not expired, and returns its claims.
 func (iss *Issuer) verify(token string) (map[string]json.RawMessage, error) {
-	jws, err := jose.ParseSigned(token, []jose.SignatureAlgorithm{jose.RS256, jose.ES256})
+	jws, err := jose.ParseSignedCompact(token, []jose.SignatureAlgorithm{jose.RS256, jose.ES256})
 	if err != nil || len(jws.Signatures) != 1 {
 		return nil, fmt.Errorf("not a signed JWT")
 	}
