@@ -131,6 +131,7 @@ bench: e2e/node/node_modules/.installed e2e/conformance/node_modules/.installed 
 	$(GO) test ./router ./authn ./ratelimit ./upstream ./cache -run '^$$' -bench . -benchmem -benchtime 2s -count 3
 	$(GO) test ./e2e -run '^$$' -bench 'ToolsCall|ConsulPropagation' -benchtime 3s -count 3
 	$(GO) test ./e2e -run '^$$' -bench Ratios -benchtime 1x -v
+	$(GO) test ./e2e -run '^$$' -bench Hop -benchtime 1x -v
 
 clean:
 	rm -rf $(BIN) e2e/node/node_modules
