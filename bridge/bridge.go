@@ -135,24 +135,7 @@ func (e envelope) isRequest() bool { return e.Method != "" && len(e.ID) > 0 }
 
 // pump reads the client's messages until in ends (nil), a read fails, or the relay ends.
 func (b *bridge) pump(rd *jsonl.Reader) error {
-	type read struct {
-		line []byte
-		err  error
-	}
-	lines := make(chan read)
-	go func() { // a read blocks in the kernel; this goroutine ends with the next line or the input
-		for {
-			line, err := rd.Next()
-			select {
-			case lines <- read{line, err}:
-			case <-b.ctx.Done():
-				return
-			}
-			if err != nil && !errors.Is(err, jsonl.ErrTooLong) {
-				return
-			}
-		}
-	}()
+	lines := jsonl.Lines(b.ctx, rd)
 	for {
 		select {
 		case <-b.ctx.Done():
@@ -162,14 +145,14 @@ func (b *bridge) pump(rd *jsonl.Reader) error {
 			return b.ctx.Err()
 		case l := <-lines:
 			switch {
-			case errors.Is(l.err, jsonl.ErrTooLong):
+			case errors.Is(l.Err, jsonl.ErrTooLong):
 				b.reply(nil, mcp.INVALID_REQUEST, fmt.Sprintf("message over %d bytes: not sent", b.opts.MaxMessageBytes))
-			case errors.Is(l.err, io.EOF):
+			case errors.Is(l.Err, io.EOF):
 				return nil
-			case l.err != nil:
-				return fmt.Errorf("reading the client's messages: %w", l.err)
+			case l.Err != nil:
+				return fmt.Errorf("reading the client's messages: %w", l.Err)
 			default:
-				b.relay(l.line)
+				b.relay(l.Line)
 			}
 		}
 	}

@@ -51,11 +51,11 @@ type parkedCall struct {
 	id        uint64
 	tool      string
 	principal string
-	slot      *errorSlot // the first leg's: where the pipeline puts a JSON-RPC error
+	slot      *errorSlot         // the first leg's: where the pipeline puts a JSON-RPC error
 	cancel    context.CancelFunc // ends the call: its client left in the middle of a leg
 
-	asked chan struct{}      // a new input request is pending (coalesced)
-	final chan finishedCall  // the call's end, once
+	asked chan struct{}     // a new input request is pending (coalesced)
+	final chan finishedCall // the call's end, once
 	mu    sync.Mutex
 	seq   int
 	ask   map[string]pendingInput // input id -> the upstream request waiting for it
@@ -331,9 +331,9 @@ type resumeRequest struct {
 
 // resumeAnswer is the holding replica's answer to a forwarded retry.
 type resumeAnswer struct {
-	Result   json.RawMessage   `json:"result,omitempty"`
+	Result   json.RawMessage    `json:"result,omitempty"`
 	RPCError *upstream.RPCError `json:"rpcError,omitempty"`
-	Error    string            `json:"error,omitempty"`
+	Error    string             `json:"error,omitempty"`
 }
 
 // forward hands a retry to the replica holding its call, and its answer back to the client.

@@ -172,38 +172,21 @@ type stdioRequest struct {
 
 // run reads lines until in ends, a read fails or the connection's context ends.
 func (c *stdioConn) run(rd *jsonl.Reader) error {
-	type read struct {
-		line []byte
-		err  error
-	}
-	lines := make(chan read)
-	go func() { // reads block in the kernel; this goroutine ends with the next line or the input
-		for {
-			line, err := rd.Next()
-			select {
-			case lines <- read{line, err}:
-			case <-c.ctx.Done():
-				return
-			}
-			if err != nil && !errors.Is(err, jsonl.ErrTooLong) {
-				return
-			}
-		}
-	}()
+	lines := jsonl.Lines(c.ctx, rd)
 	for {
 		select {
 		case <-c.ctx.Done():
 			return c.stopped()
 		case l := <-lines:
 			switch {
-			case errors.Is(l.err, jsonl.ErrTooLong):
+			case errors.Is(l.Err, jsonl.ErrTooLong):
 				c.writeError(nil, mcp.INVALID_REQUEST, fmt.Sprintf("message over %d bytes: dropped", c.maxBytes))
-			case errors.Is(l.err, io.EOF):
+			case errors.Is(l.Err, io.EOF):
 				return nil
-			case l.err != nil:
-				return fmt.Errorf("reading the client's messages: %w", l.err)
+			case l.Err != nil:
+				return fmt.Errorf("reading the client's messages: %w", l.Err)
 			default:
-				c.dispatch(l.line)
+				c.dispatch(l.Line)
 			}
 		}
 	}

@@ -5,6 +5,7 @@ package jsonl
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"sync"
@@ -97,4 +98,31 @@ func (w *Writer) Write(msg []byte) error {
 	defer w.mu.Unlock()
 	_, err := w.w.Write(line)
 	return err
+}
+
+// Read is one result of Next, as Lines delivers it.
+type Read struct {
+	Line []byte
+	Err  error
+}
+
+// Lines reads r in a goroutine of its own and delivers each Next on the channel, until a read
+// fails for good (ErrTooLong is not: the next line is read after it) or ctx ends. A read blocks
+// in the kernel, so the goroutine ends with the next line or the end of the input.
+func Lines(ctx context.Context, r *Reader) <-chan Read {
+	out := make(chan Read)
+	go func() {
+		for {
+			line, err := r.Next()
+			select {
+			case out <- Read{line, err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil && !errors.Is(err, ErrTooLong) {
+				return
+			}
+		}
+	}()
+	return out
 }
