@@ -284,8 +284,13 @@ func (g *Gateway) resourceViewOf() func(context.Context) func(namespace, uri str
 // Logger is the gateway's log, for the command that runs it.
 func (g *Gateway) Logger() *slog.Logger { return g.log }
 
-// Addr is the MCP listener's address.
-func (g *Gateway) Addr() net.Addr { return g.mcpLn.Addr() }
+// Addr is the MCP listener's address; nil for a stdio gateway, which has none.
+func (g *Gateway) Addr() net.Addr {
+	if g.mcpLn == nil {
+		return nil // switchboard stdio: no MCP listener
+	}
+	return g.mcpLn.Addr()
+}
 
 // Run serves until ctx ends or a listener fails, then drains: not ready (load balancers stop
 // sending), no new sessions, calls in flight finish within shutdown_grace; then client sessions
