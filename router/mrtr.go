@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/switchboard-mcp/switchboard/sessions"
 	"github.com/switchboard-mcp/switchboard/upstream"
@@ -90,6 +91,9 @@ func (r *Router) callAskingInput(ctx context.Context, req mcp.CallToolRequest) (
 	p := r.parked
 	pc := newParkedCall(req.Params.Name, r.sessions.opts.Principal(ctx), ctx)
 	relay := &inputRelay{call: pc, r: r, token: progressTokenOf(req)}
+	if info := server.RequestProtocolInfoFromContext(ctx); info != nil {
+		relay.caps = info.ClientCapabilities
+	}
 	// The call outlives this request: its upstream request waits for the answers the retry
 	// brings. Its own deadline (the upstream's timeout) still bounds it.
 	callCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.maxWait)
@@ -264,6 +268,8 @@ type inputRelay struct {
 	call  *parkedCall
 	r     *Router
 	token any
+	// caps are the capabilities the client declared on its request (nil: none).
+	caps *mcp.ClientCapabilities
 }
 
 var _ upstream.Relay = (*inputRelay)(nil)
@@ -278,6 +284,26 @@ func (d *inputRelay) Notify(method string, params map[string]any) {
 }
 
 func (d *inputRelay) Request(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error) {
+	// Only what the client declared is asked of it; an upstream asking roots of a client that
+	// has none gets none, as it would outside a call.
+	var caps mcp.ClientCapabilities
+	if d.caps != nil {
+		caps = *d.caps
+	}
+	switch mcp.MCPMethod(method) {
+	case mcp.MethodListRoots:
+		if caps.Roots == nil {
+			return json.RawMessage(`{"roots":[]}`), nil
+		}
+	case mcp.MethodSamplingCreateMessage:
+		if caps.Sampling == nil {
+			return nil, fmt.Errorf("the client did not declare support for %s", method)
+		}
+	case mcp.MethodElicitationCreate:
+		if caps.Elicitation == nil {
+			return nil, fmt.Errorf("the client did not declare support for %s", method)
+		}
+	}
 	var in mcp.InputRequest
 	envelope, _ := json.Marshal(map[string]any{"method": method, "params": json.RawMessage(orEmpty(params))})
 	if err := json.Unmarshal(envelope, &in); err != nil {

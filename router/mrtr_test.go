@@ -48,7 +48,13 @@ func TestInputRelayTurnsARequestIntoAnInputRequest(t *testing.T) {
 	sealer, _ := sessions.NewSealer(sessions.RandomKey())
 	r := &Router{parked: newParked(sealer, "")}
 	pc := newParkedCall("demo__sample", "alice", context.Background())
-	relay := &inputRelay{call: pc, r: r}
+	relay := &inputRelay{call: pc, r: r, caps: &mcp.ClientCapabilities{Sampling: &mcp.SamplingCapability{}}}
+	if raw, err := relay.Request(context.Background(), string(mcp.MethodListRoots), nil); err != nil || string(raw) != `{"roots":[]}` {
+		t.Errorf("roots of a client that declared none: %s, %v; want none, asked of nobody", raw, err)
+	}
+	if _, err := relay.Request(context.Background(), string(mcp.MethodElicitationCreate), json.RawMessage(`{}`)); err == nil {
+		t.Error("an elicitation was asked of a client that declared none")
+	}
 	got := make(chan json.RawMessage, 1)
 	go func() {
 		raw, _ := relay.Request(context.Background(), string(mcp.MethodSamplingCreateMessage), json.RawMessage(`{"messages":[],"maxTokens":5}`))
