@@ -251,7 +251,7 @@ func keys(m map[string]json.RawMessage) []string {
 }
 
 // description returns the listed description of a tool.
-func description(t *testing.T, _ any, tools map[string]json.RawMessage, name string) string {
+func description(t *testing.T, tools map[string]json.RawMessage, name string) string {
 	t.Helper()
 	var def struct {
 		Description string `json:"description"`
@@ -273,7 +273,7 @@ func TestPinningAndOverrides(t *testing.T) {
 		c := connect(t, g.URL, true, nil)
 		call(t, c, "demo__toggle_description", map[string]any{})
 		eventually(t, 10*time.Second, "the change served and logged", func() error {
-			if d := description(t, nil, rawTools(t, c), "demo__shifty"); d == steady {
+			if d := description(t, rawTools(t, c), "demo__shifty"); d == steady {
 				return fmt.Errorf("still the old description")
 			}
 			if !strings.Contains(g.proc.out.String(), "tool definition changed; serving the new one") {
@@ -297,7 +297,7 @@ upstreams: [{name: demo, url: %s}]
 		g := startGateway(t, cfg)
 		c := connect(t, g.URL, true, nil)
 		tools := rawTools(t, c)
-		if d := description(t, nil, tools, "demo__echo"); d != "The operator's echo." {
+		if d := description(t, tools, "demo__echo"); d != "The operator's echo." {
 			t.Errorf("override: demo__echo's description %q", d)
 		}
 		if _, ok := tools["demo__fail"]; ok {
@@ -314,7 +314,7 @@ upstreams: [{name: demo, url: %s}]
 			}
 			return nil
 		})
-		if d := description(t, nil, rawTools(t, c), "demo__shifty"); d != steady {
+		if d := description(t, rawTools(t, c), "demo__shifty"); d != steady {
 			t.Errorf("hold lists %q, want the approved description", d)
 		}
 		resp, err := http.Get(g.Admin + "/admin/pins")
@@ -332,7 +332,7 @@ upstreams: [{name: demo, url: %s}]
 		}
 		resp.Body.Close()
 		eventually(t, 10*time.Second, "the approved change served", func() error {
-			if d := description(t, nil, rawTools(t, c), "demo__shifty"); d == steady {
+			if d := description(t, rawTools(t, c), "demo__shifty"); d == steady {
 				return fmt.Errorf("still the old description")
 			}
 			if res := call(t, c, "demo__shifty", map[string]any{}); text(res) != "steady" {

@@ -17,41 +17,47 @@ const (
 // CheckEnvelope returns nil when body is one well-formed JSON-RPC 2.0 message (a request, a
 // notification or a response), else the JSON-RPC error to answer with and the id to answer to.
 func CheckEnvelope(body []byte) (id json.RawMessage, code int, msg string) {
+	id, code, msg, _ = checkEnvelope(body)
+	return id, code, msg
+}
+
+// checkEnvelope is CheckEnvelope that also returns the method of a well-formed request or
+// notification ("" for a response), read in the same pass.
+func checkEnvelope(body []byte) (id json.RawMessage, code int, msg, method string) {
 	trimmed := bytes.TrimSpace(body)
 	if len(trimmed) > 0 && trimmed[0] == '[' {
-		return nil, codeInvalidRequest, "batches are not supported (MCP 2025-06-18 and later)"
+		return nil, codeInvalidRequest, "batches are not supported (MCP 2025-06-18 and later)", ""
 	}
 	if !json.Valid(trimmed) {
-		return nil, codeParseError, "parse error: the body is not JSON"
+		return nil, codeParseError, "parse error: the body is not JSON", ""
 	}
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(trimmed, &m); err != nil {
-		return nil, codeInvalidRequest, "invalid request: a JSON-RPC message is a JSON object"
+		return nil, codeInvalidRequest, "invalid request: a JSON-RPC message is a JSON object", ""
 	}
 	id = m["id"]
 	var version string
 	if err := json.Unmarshal(m["jsonrpc"], &version); err != nil || version != "2.0" {
-		return id, codeInvalidRequest, `invalid request: "jsonrpc" must be "2.0"`
+		return id, codeInvalidRequest, `invalid request: "jsonrpc" must be "2.0"`, ""
 	}
 	if len(id) > 0 && !validID(id) {
-		return nil, codeInvalidRequest, "invalid request: the id must be a string or a number"
+		return nil, codeInvalidRequest, "invalid request: the id must be a string or a number", ""
 	}
-	if method, ok := m["method"]; ok {
-		var name string
-		if err := json.Unmarshal(method, &name); err != nil || name == "" {
-			return id, codeInvalidRequest, `invalid request: "method" must be a non-empty string`
+	if raw, ok := m["method"]; ok {
+		if err := json.Unmarshal(raw, &method); err != nil || method == "" {
+			return id, codeInvalidRequest, `invalid request: "method" must be a non-empty string`, ""
 		}
 		if params, ok := m["params"]; ok && !bytes.Equal(params, []byte("null")) && (len(params) == 0 || params[0] != '{') {
-			return id, codeInvalidRequest, `invalid request: "params" must be an object`
+			return id, codeInvalidRequest, `invalid request: "params" must be an object`, ""
 		}
-		return nil, 0, ""
+		return nil, 0, "", method
 	}
 	_, hasResult := m["result"]
 	_, hasError := m["error"]
 	if len(id) == 0 || hasResult == hasError {
-		return id, codeInvalidRequest, `invalid request: a message without "method" must be a response with an id and either "result" or "error"`
+		return id, codeInvalidRequest, `invalid request: a message without "method" must be a response with an id and either "result" or "error"`, ""
 	}
-	return nil, 0, ""
+	return nil, 0, "", ""
 }
 
 func validID(id json.RawMessage) bool {
@@ -75,7 +81,8 @@ func JSONRPC(next http.Handler) http.Handler {
 			return
 		}
 		body := buf.Bytes()
-		if id, code, msg := CheckEnvelope(body); code != 0 {
+		id, code, msg, method := checkEnvelope(body)
+		if code != 0 {
 			if len(id) == 0 {
 				id = json.RawMessage("null")
 			}
@@ -85,7 +92,7 @@ func JSONRPC(next http.Handler) http.Handler {
 			return
 		}
 		r.Body = readCloser{bytes.NewReader(body)}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), rpcMethodKey{}, methodOf(body))))
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), rpcMethodKey{}, method)))
 	})
 }
 
@@ -102,15 +109,6 @@ func WithRPCMethod(ctx context.Context, method string) context.Context {
 func RPCMethodFrom(ctx context.Context) string {
 	m, _ := ctx.Value(rpcMethodKey{}).(string)
 	return m
-}
-
-// methodOf reads the method of a well-formed message (CheckEnvelope passed), "" when it has none.
-func methodOf(body []byte) string {
-	var m struct {
-		Method string `json:"method"`
-	}
-	_ = json.Unmarshal(body, &m)
-	return m.Method
 }
 
 type readCloser struct{ *bytes.Reader }

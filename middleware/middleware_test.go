@@ -120,6 +120,19 @@ func TestCheckEnvelope(t *testing.T) {
 	}
 }
 
+func TestCheckEnvelopeReadsTheMethod(t *testing.T) {
+	for body, want := range map[string]string{
+		`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{}}`: "tools/call",
+		`{"jsonrpc":"2.0","method":"notifications/initialized"}`:     "notifications/initialized",
+		`{"jsonrpc":"2.0","id":1,"result":{}}`:                       "",
+		`{"jsonrpc":"2.0","id":1,"method":""}`:                       "",
+	} {
+		if _, _, _, got := checkEnvelope([]byte(body)); got != want {
+			t.Errorf("%s: method %q, want %q", body, got, want)
+		}
+	}
+}
+
 func FuzzCheckEnvelope(f *testing.F) {
 	for _, s := range []string{`{"jsonrpc":"2.0","id":1,"method":"ping"}`, `{"jsonrpc":"2.0","id":1,"result":{}}`, `[1]`, `{`, `{"jsonrpc":"2.0","id":1e400,"method":"x"}`} {
 		f.Add([]byte(s))

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mark3labs/mcp-go/mcp"
+
 	"github.com/switchboard-mcp/switchboard/sessions"
 )
 
@@ -42,6 +44,23 @@ type clientAnswer struct {
 		Code    int    `json:"code"`
 		Message string `json:"message"`
 	} `json:"error,omitempty"`
+}
+
+// askMessage is the JSON-RPC request id asks the client method with params (nil: none).
+func askMessage(id, method string, params any) map[string]any {
+	req := map[string]any{"jsonrpc": mcp.JSONRPC_VERSION, "id": id, "method": method}
+	if params != nil {
+		req["params"] = params
+	}
+	return req
+}
+
+// result is what the asking call gets of the client's answer to method.
+func (a clientAnswer) result(method string) (json.RawMessage, error) {
+	if a.Error != nil {
+		return nil, fmt.Errorf("%s error %d: %s", method, a.Error.Code, a.Error.Message)
+	}
+	return a.Result, nil
 }
 
 // askID is what the request id the client sees seals.

@@ -2,6 +2,7 @@ package router
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -76,15 +77,8 @@ func newSessionHTTP(r *Router, modern http.Handler, opts SessionOptions, log *sl
 	if opts.Principal == nil {
 		opts.Principal = func(context.Context) string { return sessions.Anonymous }
 	}
-	return &sessionHTTP{router: r, modern: modern, opts: opts, streams: newStreams(cmpOr(opts.MaxStreamsPerPrincipal, 16)),
+	return &sessionHTTP{router: r, modern: modern, opts: opts, streams: newStreams(cmp.Or(opts.MaxStreamsPerPrincipal, 16)),
 		asks: newAsks(opts.Sealer, opts.ReplicaAddress).overTLS(opts.PeerTLS), heartbeat: 25 * time.Second, log: log}
-}
-
-func cmpOr(v, fallback int) int {
-	if v > 0 {
-		return v
-	}
-	return fallback
 }
 
 const headerSessionID = "Mcp-Session-Id"
@@ -325,19 +319,13 @@ func (h *sessionHTTP) ask(ctx context.Context, out *eventStream, t sessions.Tick
 		return nil, err
 	}
 	defer stop()
-	req := map[string]any{"jsonrpc": mcp.JSONRPC_VERSION, "id": id, "method": method}
-	if params != nil {
-		req["params"] = params
-	}
+	req := askMessage(id, method, params)
 	if err := out.send(req); err != nil {
 		return nil, fmt.Errorf("the client's connection is gone: %w", err)
 	}
 	select {
 	case a := <-answers:
-		if a.Error != nil {
-			return nil, fmt.Errorf("%s error %d: %s", method, a.Error.Code, a.Error.Message)
-		}
-		return a.Result, nil
+		return a.result(method)
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}

@@ -462,19 +462,13 @@ func (c *stdioConn) ask(ctx context.Context, method string, params any) (json.Ra
 		delete(c.asked, id)
 		c.mu.Unlock()
 	}()
-	req := map[string]any{"jsonrpc": mcp.JSONRPC_VERSION, "id": id, "method": method}
-	if params != nil {
-		req["params"] = params
-	}
+	req := askMessage(id, method, params)
 	if err := c.write(req); err != nil {
 		return nil, fmt.Errorf("the client's connection is gone: %w", err)
 	}
 	select {
 	case a := <-answers:
-		if a.Error != nil {
-			return nil, fmt.Errorf("%s error %d: %s", method, a.Error.Code, a.Error.Message)
-		}
-		return a.Result, nil
+		return a.result(method)
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	case <-c.inputDone:

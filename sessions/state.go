@@ -42,10 +42,11 @@ var ErrTooManySubscriptions = errors.New("too many resource subscriptions in thi
 // sessions' state, the least recently used dropped first (its log level and subscriptions are
 // forgotten; an ended session would be served again, which is why a fleet wants Redis).
 type MemoryState struct {
-	mu       sync.Mutex
-	sessions *simplelru.LRU[string, *memoryEntry]
-	now      func() time.Time
-	handlers []func(string)
+	mu          sync.Mutex
+	sessions    *simplelru.LRU[string, *memoryEntry]
+	now         func() time.Time
+	handlers    map[int]func(string) // by registration, for Updates to remove its own
+	nextHandler int
 }
 
 type memoryEntry struct {
@@ -148,7 +149,10 @@ func (m *MemoryState) Subscribed(_ context.Context, id, uri string) (bool, error
 
 func (m *MemoryState) PublishUpdate(_ context.Context, uri string) error {
 	m.mu.Lock()
-	handlers := m.handlers
+	handlers := make([]func(string), 0, len(m.handlers))
+	for _, fn := range m.handlers {
+		handlers = append(handlers, fn)
+	}
 	m.mu.Unlock()
 	for _, fn := range handlers {
 		fn(uri)
@@ -158,9 +162,17 @@ func (m *MemoryState) PublishUpdate(_ context.Context, uri string) error {
 
 func (m *MemoryState) Updates(ctx context.Context, fn func(uri string)) {
 	m.mu.Lock()
-	m.handlers = append(m.handlers, fn)
+	m.nextHandler++
+	id := m.nextHandler
+	if m.handlers == nil {
+		m.handlers = map[int]func(string){}
+	}
+	m.handlers[id] = fn
 	m.mu.Unlock()
 	<-ctx.Done()
+	m.mu.Lock() // a loop that ends (and is started again) leaves no handler behind
+	delete(m.handlers, id)
+	m.mu.Unlock()
 }
 
 // Len is the number of sessions with state.
