@@ -104,6 +104,7 @@ fuzz:
 	$(GO) test ./glob -run '^$$' -fuzz '^FuzzPattern$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./sessions -run '^$$' -fuzz '^FuzzOpen$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./toolsearch -run '^$$' -fuzz '^FuzzSearch$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/envelope -run '^$$' -fuzz '^FuzzMembers$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./bridge -run '^$$' -fuzz '^FuzzReadEvents$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./glob -run '^$$' -fuzz '^FuzzURIPattern$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./pinning -run '^$$' -fuzz '^FuzzParseTarget$$' -fuzztime $(FUZZTIME)

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+
+	"github.com/switchboard-mcp/switchboard/internal/envelope"
 )
 
 // JSON-RPC error codes the envelope check answers with.
@@ -21,8 +23,12 @@ func CheckEnvelope(body []byte) (id json.RawMessage, code int, msg string) {
 	return id, code, msg
 }
 
+// envelopeKeys are the members checkEnvelope reads, in the order of its vals.
+var envelopeKeys = []string{"jsonrpc", "id", "method", "params", "result", "error"}
+
 // checkEnvelope is CheckEnvelope that also returns the method of a well-formed request or
-// notification ("" for a response), read in the same pass.
+// notification ("" for a response), read in the same pass. It decodes nothing but the short
+// strings it checks (internal/envelope), as a map decode would read the message.
 func checkEnvelope(body []byte) (id json.RawMessage, code int, msg, method string) {
 	trimmed := bytes.TrimSpace(body)
 	if len(trimmed) > 0 && trimmed[0] == '[' {
@@ -31,39 +37,51 @@ func checkEnvelope(body []byte) (id json.RawMessage, code int, msg, method strin
 	if !json.Valid(trimmed) {
 		return nil, codeParseError, "parse error: the body is not JSON", ""
 	}
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(trimmed, &m); err != nil {
+	if trimmed[0] != '{' {
 		return nil, codeInvalidRequest, "invalid request: a JSON-RPC message is a JSON object", ""
 	}
-	id = m["id"]
-	var version string
-	if err := json.Unmarshal(m["jsonrpc"], &version); err != nil || version != "2.0" {
+	var vals [6][]byte
+	envelope.Pick(trimmed, envelopeKeys, vals[:])
+	version, rawID, rawMethod, params, result, rpcErr := vals[0], vals[1], vals[2], vals[3], vals[4], vals[5]
+	if len(rawID) > 0 {
+		id = rawID
+	}
+	if s, ok := stringValue(version); !ok || s != "2.0" {
 		return id, codeInvalidRequest, `invalid request: "jsonrpc" must be "2.0"`, ""
 	}
 	if len(id) > 0 && !validID(id) {
 		return nil, codeInvalidRequest, "invalid request: the id must be a string or a number", ""
 	}
-	if raw, ok := m["method"]; ok {
-		if err := json.Unmarshal(raw, &method); err != nil || method == "" {
+	if rawMethod != nil {
+		if method, _ = stringValue(rawMethod); method == "" {
 			return id, codeInvalidRequest, `invalid request: "method" must be a non-empty string`, ""
 		}
-		if params, ok := m["params"]; ok && !bytes.Equal(params, []byte("null")) && (len(params) == 0 || params[0] != '{') {
+		if params != nil && string(params) != "null" && params[0] != '{' {
 			return id, codeInvalidRequest, `invalid request: "params" must be an object`, ""
 		}
 		return nil, 0, "", method
 	}
-	_, hasResult := m["result"]
-	_, hasError := m["error"]
-	if len(id) == 0 || hasResult == hasError {
+	if len(id) == 0 || (result != nil) == (rpcErr != nil) {
 		return id, codeInvalidRequest, `invalid request: a message without "method" must be a response with an id and either "result" or "error"`, ""
 	}
 	return nil, 0, "", ""
 }
 
-func validID(id json.RawMessage) bool {
+// stringValue is the JSON string v decoded, and whether v was a string.
+func stringValue(v []byte) (string, bool) {
+	if s, ok := envelope.String(v); ok {
+		return string(s), true
+	}
 	var s string
-	var f float64
-	return json.Unmarshal(id, &s) == nil || json.Unmarshal(id, &f) == nil
+	err := json.Unmarshal(v, &s)
+	return s, err == nil && envelope.Kind(v) == '"'
+}
+
+// validID reports whether id is a string or a number, or null (which the MCP server answers),
+// not an object, an array or a bool.
+func validID(id json.RawMessage) bool {
+	k := envelope.Kind(id)
+	return k == '"' || k == '0' || k == 'n'
 }
 
 // JSONRPC answers POSTs whose body is not one well-formed JSON-RPC 2.0 message with the
