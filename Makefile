@@ -94,6 +94,8 @@ FUZZTIME ?= 20s
 fuzz:
 	$(GO) test ./router -run '^$$' -fuzz '^FuzzExposedNames$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./router -run '^$$' -fuzz '^FuzzRewriteMessage$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./router -run '^$$' -fuzz '^FuzzReadMessage$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./router -run '^$$' -fuzz '^FuzzResultShape$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./authn -run '^$$' -fuzz '^FuzzParseBearer$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./middleware -run '^$$' -fuzz '^FuzzCheckEnvelope$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./upstream -run '^$$' -fuzz '^FuzzParsePage$$' -fuzztime $(FUZZTIME)

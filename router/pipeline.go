@@ -3,7 +3,6 @@ package router
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"net/netip"
 	"time"
 
@@ -31,48 +30,99 @@ func (r *Router) callTool(ctx context.Context, req mcp.CallToolRequest) (*mcp.Ca
 	return r.runCall(ctx, req, r.relay(ctx, req))
 }
 
-// runCall is the pipeline of one tools/call, each step a function of its own, in the order of
-// design.md: lookup -> authorize -> limit -> cache -> call upstream -> shape the result (or
-// map the error, callError). relay is where what the upstream says to the client goes.
-func (r *Router) runCall(ctx context.Context, req mcp.CallToolRequest, relay upstream.Relay) (res *mcp.CallToolResult, err error) {
+// runCall runs the pipeline of a call mcp-go decoded and makes its answer the result mcp-go
+// sends (the fast path, fastpath.go, writes the answer's bytes itself).
+func (r *Router) runCall(ctx context.Context, req mcp.CallToolRequest, relay upstream.Relay) (*mcp.CallToolResult, error) {
+	a, err := r.pipeline(ctx, callOf(req), relay)
+	if err != nil {
+		return nil, err
+	}
+	return r.decoded(ctx, a), nil
+}
+
+// toolCall is what the pipeline reads of one tools/call, however it arrived: decoded by mcp-go
+// (callOf), or read off the request's bytes (the fast path).
+type toolCall struct {
+	name string
+	args json.RawMessage
+	// traceParent and traceState are the W3C trace context in the request's _meta, if any.
+	traceParent, traceState string
+}
+
+func callOf(req mcp.CallToolRequest) toolCall {
+	c := toolCall{name: req.Params.Name, args: req.Params.RawArguments}
+	if req.Params.Meta != nil {
+		c.traceParent, _ = req.Params.Meta.AdditionalFields["traceparent"].(string)
+		c.traceState, _ = req.Params.Meta.AdditionalFields["tracestate"].(string)
+	}
+	return c
+}
+
+// answer is what the pipeline answers a call with: the upstream's result as it sent it (raw,
+// from the upstream or, when hit is not nil, the cache), or a result the gateway made (made).
+// A JSON-RPC error is the pipeline's error instead.
+type answer struct {
+	raw     json.RawMessage
+	hit     *cache.Hit
+	isError bool // raw is a tool error
+	made    *mcp.CallToolResult
+	// upstream is the upstream of the tool called, "" before lookup found it.
+	upstream registry.ServiceName
+}
+
+func (a answer) outcome(ctx context.Context, err error) string {
+	switch {
+	case err != nil || a.made != nil:
+		return outcomeOf(ctx, a.made, err)
+	case a.isError:
+		return callrecord.OutcomeToolError
+	}
+	return callrecord.OutcomeOK
+}
+
+// pipeline is the pipeline of one tools/call, each step a function of its own, in the order
+// of design.md: lookup -> authorize -> limit -> cache -> call upstream -> check the result
+// (or map the error, callError). relay is where what the upstream says to the client goes.
+func (r *Router) pipeline(ctx context.Context, call toolCall, relay upstream.Relay) (a answer, err error) {
 	r.inFlight.Add(1)
 	defer r.inFlight.Add(-1)
 	var rec callrecord.Record // filled only for an observer
-	ctx, span := startCallSpan(ctx, req)
-	defer func() { endCallSpan(span, outcomeOf(ctx, res, err)) }()
+	ctx, span := startCallSpan(ctx, call)
+	defer func() { endCallSpan(span, a.outcome(ctx, err)) }()
 	if r.observer != nil {
-		rec = newCallRecord(ctx, req.Params.RawArguments)
+		rec = newCallRecord(ctx, call.args)
 		defer func() {
 			if rec.Outcome == "" {
-				rec.Outcome = outcomeOf(ctx, res, err)
+				rec.Outcome = a.outcome(ctx, err)
 			}
 			rec.Duration = time.Since(rec.Time)
 			r.observer.ObserveCall(rec)
 		}()
 	}
-	entry, ok := r.lookup(req.Params.Name)
+	entry, ok := r.lookup(call.name)
 	switch {
 	case !ok:
 		rec.Outcome = callrecord.OutcomeUnknownTool
-		return nil, unknownTool(ctx, req.Params.Name)
+		return answer{}, unknownTool(ctx, call.name)
 	case !r.authorize(ctx, entry):
 		// The same answer as for an unknown tool; the record says what it was.
 		rec.Outcome, rec.Tool, rec.Upstream = callrecord.OutcomeNotAllowed, string(entry.Name), string(entry.Upstream)
-		return nil, unknownTool(ctx, req.Params.Name)
+		return answer{}, unknownTool(ctx, call.name)
 	}
 	rec.Tool, rec.Upstream, rec.Cacheable = string(entry.Name), string(entry.Upstream), entry.Cache != nil
 	if entry.Held {
-		return definitionChanged(entry), nil
+		return answer{made: definitionChanged(entry)}, nil
 	}
 	if limited := r.limit(ctx, entry); limited != nil {
-		return limited, nil
+		return answer{made: limited}, nil
 	}
-	f, err := r.fetch(ctx, entry, req.Params.RawArguments, relay)
+	f, err := r.fetch(ctx, entry, call.args, relay)
 	rec.CacheHit, rec.Instance = f.hit != nil, string(f.instance)
 	if err != nil {
-		return r.callError(ctx, entry, err)
+		res, err := r.callError(ctx, entry, err)
+		return answer{made: res, upstream: entry.Upstream}, err
 	}
-	return r.shape(ctx, entry, f), nil
+	return r.check(ctx, entry, f), nil
 }
 
 // lookup is the first step: the catalog entry of the exposed name, if there is one.
@@ -157,7 +207,7 @@ func (r *Router) fetch(ctx context.Context, e *Entry, args json.RawMessage, rela
 	}
 	v, _, err := r.cache.Flight(ctx, key, func(ctx context.Context) (any, error) {
 		f, err := r.callUpstream(ctx, e, args, relay)
-		if err == nil && len(f.raw) <= r.maxEntry && !isErrorResult(f.raw) {
+		if isError, ok := resultShape(f.raw); err == nil && len(f.raw) <= r.maxEntry && ok && !isError {
 			r.cache.Set(ctx, key, f.raw, e.Cache.TTL)
 		}
 		return f, err
@@ -173,34 +223,43 @@ func (r *Router) callUpstream(ctx context.Context, e *Entry, args json.RawMessag
 	return fetched{raw: res.Raw, instance: res.Instance}, err
 }
 
-// isErrorResult reports whether a raw tools/call result is a tool error (never cached).
-func isErrorResult(raw json.RawMessage) bool {
-	var r struct {
-		IsError bool `json:"isError"`
-	}
-	return json.Unmarshal(raw, &r) != nil || r.IsError
-}
-
 // CacheMetaKey is the _meta key that marks a result served from the cache.
 const CacheMetaKey = "io.switchboard/cache"
 
-// shape is the last step: the upstream's result as the client gets it, marked when it came from
-// the cache. A result the gateway cannot read becomes an upstream_unavailable error.
-func (r *Router) shape(ctx context.Context, e *Entry, f fetched) *mcp.CallToolResult {
-	result, err := mcp.ParseCallToolResult(&f.raw)
-	if err != nil {
-		r.log.WarnContext(ctx, "upstream sent an unusable result", "upstream", e.Upstream, "tool", e.Tool, "err", err)
-		return gatewayError(CodeUpstreamUnavailable, e.Upstream,
-			fmt.Sprintf("upstream %s sent a result the gateway cannot read; the call may have run", e.Upstream))
+// check is the last step: the result's shape is checked (resultShape), without decoding it; a
+// result no client could read becomes an upstream_unavailable error.
+func (r *Router) check(ctx context.Context, e *Entry, f fetched) answer {
+	isError, ok := resultShape(f.raw)
+	if !ok {
+		return answer{made: r.unusable(ctx, e.Upstream, nil), upstream: e.Upstream}
 	}
-	if f.hit != nil {
+	return answer{raw: f.raw, hit: f.hit, isError: isError, upstream: e.Upstream}
+}
+
+// unusable is the answer to a result the gateway cannot read.
+func (r *Router) unusable(ctx context.Context, up registry.ServiceName, err error) *mcp.CallToolResult {
+	r.log.WarnContext(ctx, "upstream sent an unusable result", "upstream", up, "err", err)
+	return gatewayError(CodeUpstreamUnavailable, up,
+		"upstream "+string(up)+" sent a result the gateway cannot read; the call may have run")
+}
+
+// decoded is a as mcp-go sends it: decoded, and marked when it came from the cache.
+func (r *Router) decoded(ctx context.Context, a answer) *mcp.CallToolResult {
+	if a.made != nil {
+		return a.made
+	}
+	result, err := mcp.ParseCallToolResult(&a.raw)
+	if err != nil { // a field of a content item of the wrong type: resultShape does not look inside
+		return r.unusable(ctx, a.upstream, err)
+	}
+	if a.hit != nil {
 		if result.Meta == nil {
 			result.Meta = &mcp.Meta{}
 		}
 		if result.Meta.AdditionalFields == nil {
 			result.Meta.AdditionalFields = map[string]any{}
 		}
-		result.Meta.AdditionalFields[CacheMetaKey] = map[string]any{"hit": true, "ageMs": f.hit.Age.Milliseconds()}
+		result.Meta.AdditionalFields[CacheMetaKey] = map[string]any{"hit": true, "ageMs": a.hit.Age.Milliseconds()}
 	}
 	return result
 }

@@ -311,7 +311,7 @@ func TestCallUpstreamPassesTheCall(t *testing.T) {
 	}
 }
 
-func TestShape(t *testing.T) {
+func TestCheckAndDecode(t *testing.T) {
 	t.Parallel()
 	r := newPipelineRouter(t, &fakeUpstreams{}, Options{})
 	e, _ := r.lookup("demo__echo")
@@ -330,7 +330,7 @@ func TestShape(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			res := r.shape(context.Background(), e, tc.f)
+			res := r.decoded(context.Background(), r.check(context.Background(), e, tc.f))
 			if text := resultText(res); text != tc.wantText {
 				t.Errorf("text %q, want %q", text, tc.wantText)
 			}

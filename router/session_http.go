@@ -104,16 +104,17 @@ func (h *sessionHTTP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// message is what post reads of a JSON-RPC message to route it.
+// message is what post reads of a JSON-RPC message to route it (readMessage).
 type message struct {
-	ID     json.RawMessage `json:"id"`
-	Method string          `json:"method"`
-	Result json.RawMessage `json:"result"`
-	Error  json.RawMessage `json:"error"`
-	Params struct {
-		Meta   *mcp.Meta `json:"_meta"`
-		Cursor string    `json:"cursor"`
-	} `json:"params"`
+	ID     json.RawMessage
+	Method string
+	Result json.RawMessage
+	Error  json.RawMessage
+	// protocolVersion is the one params._meta declares (a 2026-07-28 request's); cursor is a
+	// list's.
+	protocolVersion, cursor string
+	// call is set for a tools/call the fast path may take (fastpath.go).
+	call *fastCall
 }
 
 func (h *sessionHTTP) post(w http.ResponseWriter, r *http.Request) {
@@ -126,12 +127,12 @@ func (h *sessionHTTP) post(w http.ResponseWriter, r *http.Request) {
 		writeRPCError(w, http.StatusBadRequest, nil, mcp.PARSE_ERROR, "reading the request body failed: "+err.Error())
 		return
 	}
-	var msg message
-	if err := json.Unmarshal(body, &msg); err != nil {
+	msg, ok := readMessage(body)
+	if !ok {
 		writeRPCError(w, http.StatusBadRequest, nil, mcp.PARSE_ERROR, "request body is not valid json")
 		return
 	}
-	if mcp.IsModernProtocol(msg.Params.Meta.ProtocolVersion()) {
+	if mcp.IsModernProtocol(msg.protocolVersion) {
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		h.modern.ServeHTTP(w, r)
 		return
@@ -152,7 +153,8 @@ func (h *sessionHTTP) post(w http.ResponseWriter, r *http.Request) {
 	case msg.Method == "" && len(msg.ID) > 0: // a response: the answer to a request we sent
 		h.answer(w, r, t, msg)
 	case msg.Method == string(mcp.MethodToolsList) && len(msg.ID) > 0:
-		h.router.writeToolsList(w, r, msg.ID, msg.Params.Cursor)
+		h.router.writeToolsList(w, r, msg.ID, msg.cursor)
+	case msg.call != nil && h.fastCall(w, r, t, msg):
 	default:
 		h.handle(w, r, t, body)
 	}

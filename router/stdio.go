@@ -207,8 +207,7 @@ func (c *stdioConn) dispatch(line []byte) {
 		c.writeError(id, code, text)
 		return
 	}
-	var msg message
-	_ = json.Unmarshal(line, &msg) // CheckEnvelope passed
+	msg, _ := readMessage(line) // CheckEnvelope passed
 	if msg.Method == "" {
 		c.answer(msg)
 		return
@@ -347,7 +346,7 @@ func (c *stdioConn) serve(ctx context.Context, t sessions.Ticket, line []byte, m
 	finish := c.pumpNotes(sess)
 	defer finish() // also when the handler panics
 	var resp []byte
-	if msg.Method == string(mcp.MethodToolsList) && !mcp.IsModernProtocol(msg.Params.Meta.ProtocolVersion()) {
+	if msg.Method == string(mcp.MethodToolsList) && !mcp.IsModernProtocol(msg.protocolVersion) {
 		resp = c.toolsList(ctx, msg)
 	} else if m := c.r.mcp.HandleMessage(ctx, line); m != nil {
 		resp = c.marshal(m)
@@ -397,7 +396,7 @@ func (c *stdioConn) pumpNotes(sess *clientSession) func() {
 
 // toolsList answers tools/list from the serialized pages, as sessionHTTP does.
 func (c *stdioConn) toolsList(ctx context.Context, msg message) []byte {
-	result, ok := c.r.toolsPage(ctx, msg.Params.Cursor)
+	result, ok := c.r.toolsPage(ctx, msg.cursor)
 	if !ok {
 		return c.marshal(rpcError(msg.ID, mcp.INVALID_PARAMS, "invalid cursor"))
 	}

@@ -16,8 +16,8 @@ import (
 
 // Object reports whether b, after surrounding whitespace, is one valid JSON object.
 func Object(b []byte) bool {
-	b = bytes.TrimSpace(b)
-	return len(b) > 0 && b[0] == '{' && json.Valid(b)
+	i := space(b, 0)
+	return i < len(b) && b[i] == '{' && json.Valid(b)
 }
 
 // Members calls fn with the key and the raw value of each member of obj in order, until fn
@@ -70,10 +70,11 @@ func Elements(arr []byte, fn func(value []byte) bool) {
 // exactly its bytes. One with escapes ("\u006eame") has to be decoded to be compared.
 func Plain(s []byte) bool { return bytes.IndexByte(s, '\\') < 0 }
 
-// String returns the value of the JSON string v without its quotes when it has no escape, and
-// whether it was such a string. Anything else (another type, escapes) is not ok: decode it.
+// String returns the value of the JSON string v without its quotes when it means exactly its
+// bytes (no escape, valid UTF-8), and whether it was such a string. Anything else (another
+// type, escapes, bytes a decoder replaces) is not ok: decode it.
 func String(v []byte) (s []byte, ok bool) {
-	if len(v) < 2 || v[0] != '"' || !Plain(v[1:len(v)-1]) {
+	if len(v) < 2 || v[0] != '"' || !Plain(v[1:len(v)-1]) || !utf8.Valid(v[1:len(v)-1]) {
 		return nil, false
 	}
 	return v[1 : len(v)-1], true

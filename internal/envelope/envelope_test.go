@@ -66,9 +66,9 @@ func TestPickTellsWhatADecoderWouldReadDifferently(t *testing.T) {
 		{`{"name":"a","arguments":{"x":1}}`, `"a"`, `{"x":1}`, true},
 		{`{"arguments":null}`, ``, `null`, true},
 		{`{"other":1}`, ``, ``, true},
-		{`{"name":"a","name":"b"}`, `"b"`, ``, false},          // twins: the last, as a map decode
-		{`{"\u006eame":"a"}`, `"a"`, ``, false},                 // escaped key: decoded
-		{`{"Name":"a"}`, ``, ``, false},                         // a struct decode would take it
+		{`{"name":"a","name":"b"}`, `"b"`, ``, false}, // twins: the last, as a map decode
+		{`{"\u006eame":"a"}`, `"a"`, ``, false},       // escaped key: decoded
+		{`{"Name":"a"}`, ``, ``, false},               // a struct decode would take it
 		{`{"nam\u0065":"a","NAME":"b"}`, `"a"`, ``, false},
 		{"{\"\u017fomething\":1,\"arguments\":[]}", ``, `[]`, true},
 		{"{\"argument\u017f\":1}", ``, ``, false}, // U+017F folds to s, as encoding/json folds
