@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 
 	"github.com/switchboard-mcp/switchboard/internal/envelope"
@@ -93,12 +94,11 @@ func JSONRPC(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		var buf bytes.Buffer
-		if _, err := buf.ReadFrom(r.Body); err != nil {
+		body, err := readAll(r)
+		if err != nil {
 			http.Error(w, "reading the request body: "+err.Error(), http.StatusBadRequest)
 			return
 		}
-		body := buf.Bytes()
 		id, code, msg, method := checkEnvelope(body)
 		if code != 0 {
 			if len(id) == 0 {
@@ -109,7 +109,7 @@ func JSONRPC(next http.Handler) http.Handler {
 			fmt.Fprintf(w, `{"jsonrpc":"2.0","id":%s,"error":{"code":%d,"message":%q}}`+"\n", id, code, msg)
 			return
 		}
-		r.Body = readCloser{bytes.NewReader(body)}
+		r.Body = &readBody{Reader: bytes.NewReader(body), body: body}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), rpcMethodKey{}, method)))
 	})
 }
@@ -129,6 +129,32 @@ func RPCMethodFrom(ctx context.Context) string {
 	return m
 }
 
-type readCloser struct{ *bytes.Reader }
+// readBody is a body JSONRPC has read: Body hands its bytes on without another copy.
+type readBody struct {
+	*bytes.Reader
+	body []byte
+}
 
-func (readCloser) Close() error { return nil }
+func (*readBody) Close() error { return nil }
+
+// Body returns the request's whole body: the bytes JSONRPC read, when it did and nothing read
+// them since, else read now.
+func Body(r *http.Request) ([]byte, error) {
+	if b, ok := r.Body.(*readBody); ok && b.Len() == len(b.body) {
+		_, _ = b.Seek(0, io.SeekEnd) // read, as if by io.ReadAll
+		return b.body, nil
+	}
+	return io.ReadAll(r.Body)
+}
+
+// readAll reads r's body in one allocation when its length is known (BodyLimit bounds it).
+func readAll(r *http.Request) ([]byte, error) {
+	if r.ContentLength <= 0 || r.ContentLength > 64<<20 {
+		return io.ReadAll(r.Body)
+	}
+	body := make([]byte, r.ContentLength) // net/http reads no more than Content-Length
+	if _, err := io.ReadFull(r.Body, body); err != nil {
+		return nil, err
+	}
+	return body, nil
+}

@@ -22,6 +22,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
+	"github.com/switchboard-mcp/switchboard/middleware"
 	"github.com/switchboard-mcp/switchboard/sessions"
 )
 
@@ -122,7 +123,7 @@ func (h *sessionHTTP) post(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "Invalid content type: must be 'application/json'", http.StatusBadRequest)
 		return
 	}
-	body, err := io.ReadAll(r.Body)
+	body, err := middleware.Body(r)
 	if err != nil {
 		writeRPCError(w, http.StatusBadRequest, nil, mcp.PARSE_ERROR, "reading the request body failed: "+err.Error())
 		return

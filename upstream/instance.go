@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -255,7 +256,7 @@ func (in *Instance) timeoutOrDefault() time.Duration {
 // requestID returns a fresh id for a request the gateway sends itself. String ids never
 // collide with the client library's own integer ids.
 func (in *Instance) requestID() mcp.RequestId {
-	return mcp.NewRequestId(fmt.Sprintf("sb-%d", in.nextID.Add(1)))
+	return mcp.NewRequestId("sb-" + strconv.FormatInt(in.nextID.Add(1), 10))
 }
 
 var emptyObject = json.RawMessage("{}")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"sync"
 	"time"
 
@@ -81,7 +82,7 @@ func (c *calls) begin(d Relay) (token string, end func()) {
 	ref := &callRef{}
 	if d.ProgressToken() != nil {
 		c.next++
-		ref.token = fmt.Sprintf("sb-progress-%d", c.next)
+		ref.token = "sb-progress-" + strconv.FormatInt(c.next, 10)
 		c.byToken[ref.token] = d
 	}
 	c.active[ref] = d
@@ -90,6 +91,9 @@ func (c *calls) begin(d Relay) (token string, end func()) {
 		delete(c.active, ref)
 		c.recent = append(c.pruned(), endedCall{d, time.Now()})
 		c.mu.Unlock()
+		if ref.token == "" {
+			return
+		}
 		// Servers may write a call's last notifications after its response (mcp-go's stdio
 		// server does): the token stays mapped a little longer, so they still find their client.
 		time.AfterFunc(lateNotifications, func() {

@@ -7,14 +7,24 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/baggage"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/switchboard-mcp/switchboard/telemetry"
 )
 
 var tracer = otel.Tracer("github.com/switchboard-mcp/switchboard/upstream")
 
+// noSpan is the span of a request while tracing is off: it records nothing.
+var noSpan = noop.Span{}
+
 // startSpan starts the client span of one request to the instance.
 func (in *Instance) startSpan(ctx context.Context, method string, params map[string]any) (context.Context, trace.Span) {
+	if !telemetry.TracingOn() {
+		return ctx, noSpan // the trace context in ctx, if any, still goes upstream (traceHeaders)
+	}
 	name := method
 	attrs := []attribute.KeyValue{
 		attribute.String("mcp.method.name", method),
@@ -35,6 +45,9 @@ func (in *Instance) startSpan(ctx context.Context, method string, params map[str
 // traceHeaders passes the trace context on to the upstream: as HTTP headers, and in the
 // request's _meta (for stdio, and servers that read it there). It returns the headers.
 func traceHeaders(ctx context.Context, params map[string]any) http.Header {
+	if !trace.SpanContextFromContext(ctx).IsValid() && baggage.FromContext(ctx).Len() == 0 {
+		return nil // nothing to pass on
+	}
 	h := http.Header{}
 	otel.GetTextMapPropagator().Inject(ctx, propagation.HeaderCarrier(h))
 	if tp := h.Get("traceparent"); tp != "" {
