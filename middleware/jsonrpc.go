@@ -94,7 +94,7 @@ func JSONRPC(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		body, err := readAll(r)
+		body, err := Body(r)
 		if err != nil {
 			http.Error(w, "reading the request body: "+err.Error(), http.StatusBadRequest)
 			return
@@ -109,7 +109,7 @@ func JSONRPC(next http.Handler) http.Handler {
 			fmt.Fprintf(w, `{"jsonrpc":"2.0","id":%s,"error":{"code":%d,"message":%q}}`+"\n", id, code, msg)
 			return
 		}
-		r.Body = &readBody{Reader: bytes.NewReader(body), body: body}
+		r.Body = newReadBody(body)
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), rpcMethodKey{}, method)))
 	})
 }
@@ -129,16 +129,18 @@ func RPCMethodFrom(ctx context.Context) string {
 	return m
 }
 
-// readBody is a body JSONRPC has read: Body hands its bytes on without another copy.
+// readBody is a body BodyLimit has read: Body hands its bytes on without another copy.
 type readBody struct {
 	*bytes.Reader
 	body []byte
 }
 
+func newReadBody(b []byte) *readBody { return &readBody{Reader: bytes.NewReader(b), body: b} }
+
 func (*readBody) Close() error { return nil }
 
-// Body returns the request's whole body: the bytes JSONRPC read, when it did and nothing read
-// them since, else read now.
+// Body returns the request's whole body: the bytes BodyLimit read, when it did and nothing
+// read them since, else read now.
 func Body(r *http.Request) ([]byte, error) {
 	if b, ok := r.Body.(*readBody); ok && b.Len() == len(b.body) {
 		_, _ = b.Seek(0, io.SeekEnd) // read, as if by io.ReadAll
@@ -147,14 +149,14 @@ func Body(r *http.Request) ([]byte, error) {
 	return io.ReadAll(r.Body)
 }
 
-// readAll reads r's body in one allocation when its length is known (BodyLimit bounds it).
-func readAll(r *http.Request) ([]byte, error) {
-	if r.ContentLength <= 0 || r.ContentLength > 64<<20 {
-		return io.ReadAll(r.Body)
+// readAll reads all of body in one allocation when its length is known (size >= 0).
+func readAll(body io.Reader, size int64) ([]byte, error) {
+	if size <= 0 {
+		return io.ReadAll(body)
 	}
-	body := make([]byte, r.ContentLength) // net/http reads no more than Content-Length
-	if _, err := io.ReadFull(r.Body, body); err != nil {
+	b := make([]byte, size) // net/http reads no more than Content-Length
+	if _, err := io.ReadFull(body, b); err != nil {
 		return nil, err
 	}
-	return body, nil
+	return b, nil
 }

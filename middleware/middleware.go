@@ -5,9 +5,7 @@
 package middleware
 
 import (
-	"bytes"
 	"errors"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -94,7 +92,7 @@ func BodyLimit(max int64) func(http.Handler) http.Handler {
 				next.ServeHTTP(w, r)
 				return
 			}
-			body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, max))
+			body, err := readAll(http.MaxBytesReader(w, r.Body, max), r.ContentLength)
 			var tooBig *http.MaxBytesError
 			switch {
 			case errors.As(err, &tooBig):
@@ -104,7 +102,7 @@ func BodyLimit(max int64) func(http.Handler) http.Handler {
 				http.Error(w, "reading the request body: "+err.Error(), http.StatusBadRequest)
 				return
 			}
-			r.Body = io.NopCloser(bytes.NewReader(body))
+			r.Body = newReadBody(body)
 			next.ServeHTTP(w, r)
 		})
 	}
