@@ -88,7 +88,9 @@ func New(cfg *config.Config, opts Options) (_ *Gateway, err error) {
 	if opts.Stderr == nil {
 		opts.Stderr = io.Discard
 	}
-	g := &Gateway{opts: opts, log: newLogger(cfg.Log, opts.Stderr), ready: &admin.Readiness{}, current: cfg}
+	logs := newLogBuffer(opts.Stderr)
+	g := &Gateway{opts: opts, log: newLogger(cfg.Log, logs), ready: &admin.Readiness{}, current: cfg}
+	g.onClose(logs.Close) // the first closer, so the last to run: every other one may log
 	defer func() {
 		if err != nil {
 			g.Close()

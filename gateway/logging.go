@@ -13,8 +13,9 @@ import (
 	"github.com/switchboard-mcp/switchboard/telemetry"
 )
 
-// newLogger builds the gateway's log from the config.
-func newLogger(c config.Log, w io.Writer) *slog.Logger {
+// newLogger builds the gateway's log from the config, its lines batched by b.
+func newLogger(c config.Log, b *logBuffer) *slog.Logger {
+	var w io.Writer = b
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(c.Level)) // validated
 	opts := &slog.HandlerOptions{Level: level}
@@ -22,6 +23,7 @@ func newLogger(c config.Log, w io.Writer) *slog.Logger {
 	if c.Format == "json" {
 		h = slog.NewJSONHandler(w, opts)
 	}
+	h = flushOnWarn{h, b}
 	return slog.New(middleware.LogHandler(h)) // request_id in every record logged with a request's context
 }
 
