@@ -20,7 +20,7 @@ type logBuffer struct {
 	w      *bufio.Writer
 	closed bool // lines are written out at once
 	stop   chan struct{}
-	done chan struct{}
+	done   chan struct{}
 }
 
 const flushEvery = 100 * time.Millisecond
