@@ -16,6 +16,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	lru "github.com/hashicorp/golang-lru/v2"
 )
 
 // Ticket is what a session id seals: everything a replica needs to serve the session.
@@ -75,11 +77,19 @@ const version = "s1."
 // Sealer seals tickets with the current key and opens them with it or a previous one.
 type Sealer struct {
 	keys []cipher.AEAD // the current key first
+	// opened remembers tickets of ids opened lately, by the whole id: a session's every request
+	// carries the same id, and an id that opened once with these keys opens the same again, so
+	// only its expiry is checked anew. Bounded; a Sealer's keys never change.
+	opened *lru.Cache[string, Ticket]
 }
+
+// openedIDs is how many opened ids a Sealer remembers (about 1 KiB each).
+const openedIDs = 4096
 
 // NewSealer returns a Sealer for key (32 bytes) that also opens ids sealed with previous keys.
 func NewSealer(key []byte, previous ...[]byte) (*Sealer, error) {
 	s := &Sealer{}
+	s.opened, _ = lru.New[string, Ticket](openedIDs)
 	for _, k := range append([][]byte{key}, previous...) {
 		block, err := aes.NewCipher(k)
 		if err != nil {
@@ -150,6 +160,12 @@ const maxIDLength = 8 << 10
 // Open returns the ticket sealed in id, if a current or previous key sealed it and it has not
 // expired at now.
 func (s *Sealer) Open(id string, now time.Time) (Ticket, error) {
+	if t, ok := s.opened.Get(id); ok {
+		if now.Unix() >= t.Expires {
+			return Ticket{}, ErrExpired
+		}
+		return t, nil
+	}
 	rest, ok := strings.CutPrefix(id, version)
 	if !ok || len(id) > maxIDLength {
 		return Ticket{}, ErrMalformed
@@ -169,5 +185,6 @@ func (s *Sealer) Open(id string, now time.Time) (Ticket, error) {
 	if now.Unix() >= t.Expires {
 		return Ticket{}, ErrExpired
 	}
+	s.opened.Add(id, t)
 	return t, nil
 }

@@ -176,3 +176,33 @@ func BenchmarkSealOpen(b *testing.B) {
 		b.ReportMetric(float64(len(id)), "id-bytes")
 	})
 }
+
+// TestOpenRemembersOnlyWhatOpened: an id opened once opens again from memory, still expiring on
+// time; a tampered copy of it is refused as before.
+func TestOpenRemembersOnlyWhatOpened(t *testing.T) {
+	s, err := NewSealer(RandomKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	id, err := s.Seal(Ticket{ID: NewID(), Principal: "p", Expires: now.Add(time.Minute).Unix()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if got, err := s.Open(id, now); err != nil || got.Principal != "p" {
+			t.Fatalf("Open = %+v, %v", got, err)
+		}
+	}
+	if _, err := s.Open(id, now.Add(2*time.Minute)); !errors.Is(err, ErrExpired) {
+		t.Errorf("a remembered id past its expiry: %v, want ErrExpired", err)
+	}
+	flipped := byte('A')
+	if id[len(id)-2] == 'A' {
+		flipped = 'B'
+	}
+	tampered := id[:len(id)-2] + string(flipped) + id[len(id)-1:]
+	if _, err := s.Open(tampered, now); err == nil {
+		t.Error("a tampered copy of a remembered id opened")
+	}
+}
