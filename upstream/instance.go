@@ -271,14 +271,55 @@ func (in *Instance) send(ctx context.Context, tool string, args json.RawMessage,
 	if len(args) == 0 || string(args) == "null" {
 		args = emptyObject // some servers reject a null or absent arguments object
 	}
-	return in.sendRequest(ctx, string(mcp.MethodToolsCall), map[string]any{"name": tool, "arguments": args}, relay)
+	return in.sendRequest(ctx, request{method: string(mcp.MethodToolsCall), call: &callParams{Name: tool, Arguments: args}}, relay)
+}
+
+// request is one request on its way to an instance: a tools/call's params as a struct, the
+// arguments as the client's bytes, or another method's params as a map.
+type request struct {
+	method string
+	call   *callParams
+	params map[string]any
+}
+
+// callParams are the params of a tools/call as the upstream gets them.
+type callParams struct {
+	Name      string          `json:"name"`
+	Arguments json.RawMessage `json:"arguments"`
+	Meta      map[string]any  `json:"_meta,omitempty"`
+}
+
+// meta returns the request's _meta, made when it has none.
+func (r *request) meta() map[string]any {
+	if r.call != nil {
+		if r.call.Meta == nil {
+			r.call.Meta = map[string]any{}
+		}
+		return r.call.Meta
+	}
+	if r.params == nil {
+		r.params = map[string]any{}
+	}
+	meta, _ := r.params["_meta"].(map[string]any)
+	if meta == nil {
+		meta = map[string]any{}
+		r.params["_meta"] = meta
+	}
+	return meta
+}
+
+func (r *request) body() any {
+	if r.call != nil {
+		return r.call
+	}
+	return r.params
 }
 
 // sendRequest sends one request with params to the upstream over the live session, within the
 // upstream's timeout. See send for the errors. A call with a relay gets a progress token of the
 // gateway's that maps back to its client's, and the upstream's requests during the call go to
 // that client.
-func (in *Instance) sendRequest(ctx context.Context, method string, params map[string]any, relay Relay) (CallResult, error) {
+func (in *Instance) sendRequest(ctx context.Context, req request, relay Relay) (CallResult, error) {
 	st := in.state.Load()
 	if st.conn == nil {
 		return CallResult{}, fmt.Errorf("%w: %w: %v", ErrUnavailable, errNotSent, st.lastErr)
@@ -291,9 +332,9 @@ func (in *Instance) sendRequest(ctx context.Context, method string, params map[s
 	in.inFlight.Add(1)
 	defer in.inFlight.Add(-1)
 	res := CallResult{Instance: in.spec.ID}
-	ctx, span := in.startSpan(ctx, method, params)
+	ctx, span := in.startSpan(ctx, &req)
 	defer span.End()
-	header := traceHeaders(ctx, params)
+	header := traceHeaders(ctx, &req)
 
 	if in.credentials != "" && upstreamTokenFrom(ctx) == "" {
 		// Never the gateway's own credentials or none instead (Call and Request get the token).
@@ -306,17 +347,12 @@ func (in *Instance) sendRequest(ctx context.Context, method string, params map[s
 		token, end := in.calls.begin(relay)
 		defer end()
 		if token != "" {
-			meta, _ := params["_meta"].(map[string]any)
-			if meta == nil {
-				meta = map[string]any{}
-				params["_meta"] = meta
-			}
-			meta["progressToken"] = token
+			req.meta()["progressToken"] = token
 		}
 	}
 	id := in.requestID()
 	resp, err := st.conn.rpc.SendRequest(callCtx, transport.JSONRPCRequest{
-		JSONRPC: mcp.JSONRPC_VERSION, ID: id, Method: method, Params: params, Header: header,
+		JSONRPC: mcp.JSONRPC_VERSION, ID: id, Method: req.method, Params: req.body(), Header: header,
 	})
 	if err != nil {
 		span.SetStatus(codes.Error, err.Error())

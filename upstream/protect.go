@@ -102,7 +102,7 @@ func (in *Instance) Request(ctx context.Context, method string, params map[strin
 	if err != nil {
 		return nil, err
 	}
-	res, err := in.protect(ctx, func() (CallResult, error) { return in.sendRequest(ctx, method, params, nil) })
+	res, err := in.protect(ctx, func() (CallResult, error) { return in.sendRequest(ctx, request{method: method, params: params}, nil) })
 	return res.Raw, err
 }
 

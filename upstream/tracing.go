@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 
-	"github.com/mark3labs/mcp-go/mcp"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/baggage"
@@ -21,20 +20,20 @@ var tracer = otel.Tracer("github.com/switchboard-mcp/switchboard/upstream")
 var noSpan = noop.Span{}
 
 // startSpan starts the client span of one request to the instance.
-func (in *Instance) startSpan(ctx context.Context, method string, params map[string]any) (context.Context, trace.Span) {
+func (in *Instance) startSpan(ctx context.Context, req *request) (context.Context, trace.Span) {
 	if !telemetry.TracingOn() {
 		return ctx, noSpan // the trace context in ctx, if any, still goes upstream (traceHeaders)
 	}
-	name := method
+	name := req.method
 	attrs := []attribute.KeyValue{
-		attribute.String("mcp.method.name", method),
+		attribute.String("mcp.method.name", req.method),
 		attribute.String("switchboard.upstream", string(in.name)),
 		attribute.String("switchboard.instance", string(in.spec.ID)),
 		attribute.String("network.transport", string(in.spec.Transport)),
 	}
-	if tool, ok := params["name"].(string); ok && method == string(mcp.MethodToolsCall) {
-		name += " " + tool
-		attrs = append(attrs, attribute.String("gen_ai.tool.name", tool))
+	if req.call != nil {
+		name += " " + req.call.Name
+		attrs = append(attrs, attribute.String("gen_ai.tool.name", req.call.Name))
 	}
 	if st := in.state.Load(); st.conn != nil && st.conn.rpc.GetSessionId() != "" {
 		attrs = append(attrs, attribute.String("mcp.session.id", st.conn.rpc.GetSessionId()))
@@ -44,18 +43,14 @@ func (in *Instance) startSpan(ctx context.Context, method string, params map[str
 
 // traceHeaders passes the trace context on to the upstream: as HTTP headers, and in the
 // request's _meta (for stdio, and servers that read it there). It returns the headers.
-func traceHeaders(ctx context.Context, params map[string]any) http.Header {
+func traceHeaders(ctx context.Context, req *request) http.Header {
 	if !trace.SpanContextFromContext(ctx).IsValid() && baggage.FromContext(ctx).Len() == 0 {
 		return nil // nothing to pass on
 	}
 	h := http.Header{}
 	otel.GetTextMapPropagator().Inject(ctx, propagation.HeaderCarrier(h))
 	if tp := h.Get("traceparent"); tp != "" {
-		meta, _ := params["_meta"].(map[string]any)
-		if meta == nil {
-			meta = map[string]any{}
-			params["_meta"] = meta
-		}
+		meta := req.meta()
 		meta["traceparent"] = tp
 		if ts := h.Get("tracestate"); ts != "" {
 			meta["tracestate"] = ts
