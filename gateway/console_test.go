@@ -183,12 +183,15 @@ upstreams:
 		}
 		return nil
 	})
-	out := logs.String()
-	for _, want := range []string{`msg="admin console action" action=pins/approve principal=anonymous tool=hostile__evil`, "outcome=csrf_refused", "outcome=ok"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("the log lacks %q:\n%s", want, out)
+	waitFor(t, "the console's actions in the log (info lines are written out every 100 ms)", func() error {
+		out := logs.String()
+		for _, want := range []string{`msg="admin console action" action=pins/approve principal=anonymous tool=hostile__evil`, "outcome=csrf_refused", "outcome=ok"} {
+			if !strings.Contains(out, want) {
+				return fmt.Errorf("the log lacks %q:\n%s", want, out)
+			}
 		}
-	}
+		return nil
+	})
 }
 
 // TestConsoleAskedOfABrowserWithoutAToken: with auth on and the admin endpoints on the MCP

@@ -18,7 +18,7 @@ type access struct {
 // authn, so this is how the subject gets back out. Without AccessLog around the request it does
 // nothing. It may be called from any goroutine; the last call wins.
 func SetPrincipal(ctx context.Context, subject string) {
-	if a, ok := ctx.Value(accessKey).(*access); ok {
+	if a := scopeOf(ctx).access; a != nil {
 		a.principal.Store(&subject)
 	}
 }
@@ -62,7 +62,7 @@ func AccessLog(log *slog.Logger) func(http.Handler) http.Handler {
 				}
 				log.LogAttrs(r.Context(), slog.LevelInfo, "http request", attrs...)
 			}()
-			next.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), accessKey, a)))
+			next.ServeHTTP(rec, fill(r, func(s *scope) { s.access = a }))
 			done = true
 		})
 	}

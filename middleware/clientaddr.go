@@ -7,8 +7,6 @@ import (
 	"strings"
 )
 
-type clientAddrKey struct{}
-
 // ClientAddr puts the client's address in the request's context, for ClientAddrFrom: the TCP
 // peer's, or, when the peer is in trusted (proxies whose X-Forwarded-For is believed), the
 // right-most address of X-Forwarded-For that is not itself trusted. Only the proxies' own
@@ -21,7 +19,7 @@ func ClientAddr(trusted []netip.Prefix) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if addr, ok := clientAddr(r, trusted); ok {
-				r = r.WithContext(WithClientAddr(r.Context(), addr.String()))
+				r = fill(r, func(s *scope) { s.clientAddr = addr.String() })
 			}
 			next.ServeHTTP(w, r)
 		})
@@ -31,13 +29,12 @@ func ClientAddr(trusted []netip.Prefix) func(http.Handler) http.Handler {
 // WithClientAddr returns ctx carrying addr as the client's address, for tests and work that
 // starts outside an HTTP request; ClientAddr does it for requests.
 func WithClientAddr(ctx context.Context, addr string) context.Context {
-	return context.WithValue(ctx, clientAddrKey{}, addr)
+	return with(ctx, func(s *scope) { s.clientAddr = addr })
 }
 
 // ClientAddrFrom returns the client's address that ClientAddr found, or "" when it found none.
 func ClientAddrFrom(ctx context.Context) string {
-	addr, _ := ctx.Value(clientAddrKey{}).(string)
-	return addr
+	return scopeOf(ctx).clientAddr
 }
 
 // clientAddr is the client's address of r; ok is false when the peer's is unknown.

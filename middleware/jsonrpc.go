@@ -110,23 +110,20 @@ func JSONRPC(next http.Handler) http.Handler {
 			return
 		}
 		r.Body = newReadBody(body)
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), rpcMethodKey{}, method)))
+		next.ServeHTTP(w, fill(r, func(s *scope) { s.rpcMethod = method }))
 	})
 }
-
-type rpcMethodKey struct{}
 
 // WithRPCMethod returns ctx naming method as the JSON-RPC method being served, as JSONRPC does
 // for a POST: for transports without HTTP (stdio).
 func WithRPCMethod(ctx context.Context, method string) context.Context {
-	return context.WithValue(ctx, rpcMethodKey{}, method)
+	return with(ctx, func(s *scope) { s.rpcMethod = method })
 }
 
 // RPCMethodFrom returns the JSON-RPC method of the POST whose request ctx is ("" for a response,
 // or outside a POST).
 func RPCMethodFrom(ctx context.Context) string {
-	m, _ := ctx.Value(rpcMethodKey{}).(string)
-	return m
+	return scopeOf(ctx).rpcMethod
 }
 
 // readBody is a body BodyLimit has read: Body hands its bytes on without another copy.

@@ -15,13 +15,6 @@ const RequestIDHeader = "X-Request-Id"
 // of the request.
 const maxRequestIDLen = 128
 
-type ctxKey int
-
-const (
-	requestIDKey ctxKey = iota
-	accessKey
-)
-
 // ValidRequestID reports whether id is 1-128 characters of [A-Za-z0-9._:-], the ids RequestID
 // keeps: enough for UUIDs, ULIDs and the ids balancers mint, and nothing that could forge a log
 // line or a header.
@@ -56,20 +49,19 @@ func RequestID(next http.Handler) http.Handler {
 			r.Header.Set(RequestIDHeader, id)
 		}
 		w.Header().Set(RequestIDHeader, id)
-		next.ServeHTTP(w, r.WithContext(WithRequestID(r.Context(), id)))
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), scopeKey{}, &scope{requestID: id, perRequest: true})))
 	})
 }
 
 // WithRequestID returns ctx carrying id, for work that starts outside an HTTP request (and for
 // tests); RequestID does it for requests.
 func WithRequestID(ctx context.Context, id string) context.Context {
-	return context.WithValue(ctx, requestIDKey, id)
+	return with(ctx, func(s *scope) { s.requestID = id })
 }
 
 // RequestIDFrom returns the id of the request ctx belongs to, or "" when it carries none.
 func RequestIDFrom(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey).(string)
-	return id
+	return scopeOf(ctx).requestID
 }
 
 // LogHandler wraps h so that every record logged with a context carrying a request id
