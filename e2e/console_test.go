@@ -144,7 +144,7 @@ func TestConsole(t *testing.T) {
 		}
 		return nil
 	})
-	if !strings.Contains(g.proc.out.String(), `msg="admin console action" action=pins/approve principal=anonymous tool=demo__shifty`) {
+	if !strings.Contains(g.logs(), `msg="admin console action" action=pins/approve principal=anonymous tool=demo__shifty`) {
 		t.Errorf("the approval is not logged with its principal:\n%s", g.proc.out.String())
 	}
 

@@ -276,7 +276,7 @@ func TestPinningAndOverrides(t *testing.T) {
 			if d := description(t, rawTools(t, c), "demo__shifty"); d == steady {
 				return fmt.Errorf("still the old description")
 			}
-			if !strings.Contains(g.proc.out.String(), "tool definition changed; serving the new one") {
+			if !strings.Contains(g.logs(), "tool definition changed; serving the new one") {
 				return fmt.Errorf("not logged")
 			}
 			return nil

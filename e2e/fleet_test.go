@@ -46,7 +46,7 @@ func startFleet(t *testing.T, n int, yamlBody string) (string, []*gateway) {
 
 // servedPOSTs counts the MCP POSTs a gateway's access log shows.
 func servedPOSTs(g *gateway) int {
-	return strings.Count(g.proc.out.String(), "method=POST path=/mcp")
+	return strings.Count(g.logs(), "method=POST path=/mcp")
 }
 
 // TestFleetServesSessionsOnAnyReplica: two gateways with one session key behind nginx
@@ -204,7 +204,7 @@ upstreams: [{name: demo, url: %s}]
 		t.Errorf("after DELETE: HTTP %d, want 404", got)
 	}
 	eventually(t, 5*time.Second, "audit lines of the refusals", func() error {
-		out := g.proc.out.String()
+		out := g.logs()
 		if n := strings.Count(out, `"outcome":"session_refused"`); n < 5 {
 			return fmt.Errorf("%d session_refused audit lines, want 5 or more", n)
 		}

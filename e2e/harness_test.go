@@ -220,6 +220,13 @@ type gateway struct {
 	proc  *proc
 }
 
+// logs is the gateway's output so far, its latest info lines included: the gateway writes them
+// out in batches every 100 ms (warnings and errors at once), so this waits for one batch first.
+func (g *gateway) logs() string {
+	time.Sleep(300 * time.Millisecond)
+	return g.proc.out.String()
+}
+
 // startGateway runs switchboard with the given upstreams section (and any other top-level keys)
 // and waits until it is ready.
 func startGateway(t testing.TB, yamlBody string) *gateway {

@@ -89,7 +89,7 @@ func TestModernClientsAnswerUpstreamRequests(t *testing.T) {
 	}
 	forwarded := 0
 	for _, g := range gws {
-		forwarded += strings.Count(g.proc.out.String(), "path=/internal/resume")
+		forwarded += strings.Count(g.logs(), "path=/internal/resume")
 	}
 	if forwarded == 0 {
 		t.Error("no retry was handed between the replicas: the cross-replica path went untested")

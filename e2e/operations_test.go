@@ -208,12 +208,12 @@ func TestSIGHUPReloadsLimitsAndKeepsTheOldConfigOnErrors(t *testing.T) {
 	}
 	_ = g.proc.cmd.Process.Signal(syscall.SIGHUP)
 	eventually(t, 10*time.Second, "the broken reload is reported", func() error {
-		if !strings.Contains(g.proc.out.String(), "reload refused") {
+		if !strings.Contains(g.logs(), "reload refused") {
 			return fmt.Errorf("no refusal logged yet")
 		}
 		return nil
 	})
-	if !strings.Contains(g.proc.out.String(), "listn: unknown key") {
+	if !strings.Contains(g.logs(), "listn: unknown key") {
 		t.Errorf("the refusal does not name the bad key:\n%s", g.proc.out.String())
 	}
 	if res := call(t, c, "demo__echo", map[string]any{"text": "x"}); gatewayErrorCode(res) != "rate_limited" {

@@ -217,7 +217,7 @@ upstreams: [{name: fx, url: %s}]
 // auditLines returns the gateway's audit lines (JSON objects with an outcome).
 func auditLines(g *gateway) []map[string]any {
 	var out []map[string]any
-	for _, line := range strings.Split(g.proc.out.String(), "\n") {
+	for _, line := range strings.Split(g.logs(), "\n") {
 		var m map[string]any
 		if json.Unmarshal([]byte(line), &m) == nil && m["outcome"] != nil {
 			out = append(out, m)
@@ -298,7 +298,7 @@ upstreams: [{name: fx, url: %s}]
 		}
 		return nil
 	})
-	out := g.proc.out.String()
+	out := g.logs()
 	for _, secret := range []string{alice, expired, wrongAud, forged, noScope, bob, secretArg} {
 		if strings.Contains(out, secret) {
 			t.Errorf("the gateway's output holds a token or an argument value (%.24s...)", secret)

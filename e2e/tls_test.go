@@ -192,7 +192,7 @@ func TestTLSServesMCPOverHTTP2(t *testing.T) {
 	g := startTLSGateway(t, pki, fmt.Sprintf("tls: {cert_file: %s, key_file: %s}", pki.CertFile, pki.KeyFile),
 		fmt.Sprintf("upstreams: [{name: up, url: %s}]", demo.URL))
 
-	if out := g.proc.out.String(); !strings.Contains(out, "MCP endpoint https://") || !strings.Contains(out, "(admin: https://") {
+	if out := g.logs(); !strings.Contains(out, "MCP endpoint https://") || !strings.Contains(out, "(admin: https://") {
 		t.Errorf("the banner does not say https:\n%s", out)
 	}
 
@@ -298,7 +298,7 @@ func TestTLSRotation(t *testing.T) {
 	if got := text(call(t, session, "up__echo", map[string]any{"text": "after"})); got != "after" {
 		t.Errorf("the MCP session opened before the rotation: %q", got)
 	}
-	if !strings.Contains(g.proc.out.String(), "TLS certificate reloaded") {
+	if !strings.Contains(g.logs(), "TLS certificate reloaded") {
 		t.Errorf("the reload is not logged:\n%s", g.proc.out.String())
 	}
 
@@ -307,7 +307,7 @@ func TestTLSRotation(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, 30*time.Second, "the bad pair logged", func() error {
-		if !strings.Contains(g.proc.out.String(), "do not load; still serving the certificate loaded before") {
+		if !strings.Contains(g.logs(), "do not load; still serving the certificate loaded before") {
 			return errors.New("not logged yet")
 		}
 		return nil
@@ -381,7 +381,7 @@ func TestTLSClientCertificates(t *testing.T) {
 	if _, _, _, err := rawGet(httpsClient(pki.pool, &wrong), g.Admin+"/readyz"); err == nil {
 		t.Error("the admin listener accepted a client certificate of another CA")
 	}
-	if out := g.proc.out.String(); strings.Contains(out, "PRIVATE KEY") {
+	if out := g.logs(); strings.Contains(out, "PRIVATE KEY") {
 		t.Errorf("the gateway printed a private key:\n%s", out)
 	}
 }
@@ -457,7 +457,7 @@ func TestTLSFleetHandsAnswersOverHTTPS(t *testing.T) {
 	for _, path := range []string{"/internal/answers", "/internal/resume"} {
 		handed := 0
 		for _, g := range gws {
-			handed += strings.Count(g.proc.out.String(), "path="+path+" status=")
+			handed += strings.Count(g.logs(), "path="+path+" status=")
 		}
 		if handed == 0 {
 			t.Errorf("nothing was handed between the replicas on %s: the cross-replica path over HTTPS went untested", path)
