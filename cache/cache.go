@@ -83,7 +83,8 @@ type Cache struct {
 	readErrors, writeErrors atomic.Uint64
 }
 
-// New returns a Cache over store. timeout bounds each store operation; after five failures in a
+// New returns a Cache over store. timeout bounds each store operation (0: none, for a store in
+// process, which cannot hang: its reads then cost no timer); after five failures in a
 // row the store is skipped for 5 seconds, then tried again.
 func New(store Store, timeout time.Duration, log *slog.Logger) *Cache {
 	c := &Cache{store: store, timeout: timeout, log: log, now: time.Now}
@@ -113,8 +114,12 @@ type Hit struct {
 // outage by the breaker, never returned: the caller goes to the upstream).
 func (c *Cache) Get(ctx context.Context, k string) (Hit, bool) {
 	raw, err := c.breaker.Execute(func() ([]byte, error) {
-		storeCtx, cancel := context.WithTimeout(ctx, c.timeout)
-		defer cancel()
+		storeCtx := ctx
+		if c.timeout > 0 {
+			var cancel context.CancelFunc
+			storeCtx, cancel = context.WithTimeout(ctx, c.timeout)
+			defer cancel()
+		}
 		v, found, err := c.store.Get(storeCtx, k)
 		switch {
 		case err != nil && ctx.Err() != nil:
@@ -141,8 +146,12 @@ func (c *Cache) Set(ctx context.Context, k string, value []byte, ttl time.Durati
 	copy(buf[8:], value)
 	_, _ = c.breaker.Execute(func() ([]byte, error) {
 		// The caller's answer does not wait for this; a client that left does not stop it.
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.timeout)
-		defer cancel()
+		ctx := context.WithoutCancel(ctx)
+		if c.timeout > 0 {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, c.timeout)
+			defer cancel()
+		}
 		err := c.store.Set(ctx, k, buf, ttl)
 		if err != nil {
 			c.writeErrors.Add(1)

@@ -329,5 +329,30 @@ func FuzzCanonical(f *testing.F) {
 		if err != nil || !bytes.Equal(again, canon) {
 			t.Fatalf("Canonical is not stable: %q -> %q -> %q (%v)", raw, canon, again, err)
 		}
+		if canonical(raw) {
+			var b bytes.Buffer
+			var v any
+			dec := json.NewDecoder(bytes.NewReader(raw))
+			dec.UseNumber()
+			if dec.Decode(&v) != nil || writeCanonical(&b, v) != nil || !bytes.Equal(b.Bytes(), raw) {
+				t.Fatalf("%q taken as canonical, but decoded and written it is %q", raw, b.Bytes())
+			}
+		}
 	})
+}
+
+func TestCanonicalTakesCanonicalArgumentsAsTheyAre(t *testing.T) {
+	for raw, want := range map[string]bool{
+		`{}`: true, `[]`: true, `{"text":"hello"}`: true, `{"a":[1,-2,{"b":null}],"c":true}`: true,
+		`{ }`: false, `{"b":1,"a":2}`: false, `{"a":1,"a":1}`: false, `{"a":1.5}`: false, `{"a":-0}`: false,
+		`{"a":"<b>"}`: false, `{"a":"\u00e9"}`: false, `{"a": 1}`: false, ` {}`: false, `[1 ,2]`: false,
+	} {
+		if got := canonical([]byte(raw)); got != want {
+			t.Errorf("canonical(%s) = %v, want %v", raw, got, want)
+		}
+	}
+	raw := []byte(`{"days":3,"query":"weather in Paris","units":"metric"}`)
+	if n := testing.AllocsPerRun(100, func() { _, _ = Canonical(raw) }); n != 0 {
+		t.Errorf("Canonical of canonical arguments allocates %v times", n)
+	}
 }

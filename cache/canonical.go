@@ -8,6 +8,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
+
+	"github.com/switchboard-mcp/switchboard/internal/envelope"
 )
 
 // jsonSpace is the white space JSON allows between tokens (not all of Unicode's).
@@ -19,6 +22,9 @@ const jsonSpace = " \t\r\n"
 func Canonical(raw []byte) ([]byte, error) {
 	if len(bytes.Trim(raw, jsonSpace)) == 0 {
 		return []byte("{}"), nil // absent arguments are the empty object
+	}
+	if canonical(raw) {
+		return raw, nil // the usual arguments of a client: already so, no decode needed
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
@@ -34,6 +40,52 @@ func Canonical(raw []byte) ([]byte, error) {
 		return nil, err
 	}
 	return b.Bytes(), nil
+}
+
+// canonical reports whether raw is already canonical JSON, read without decoding it (no
+// allocation): valid, no space, keys in order and each once, strings as json.Marshal writes
+// them, numbers integers not -0. A false answer only means Canonical has to decode.
+func canonical(raw []byte) bool {
+	if len(bytes.Trim(raw, jsonSpace)) != len(raw) || !json.Valid(raw) {
+		return false
+	}
+	return canonicalValue(raw)
+}
+
+func canonicalValue(v []byte) bool {
+	if string(v) == "{}" || string(v) == "[]" {
+		return true
+	}
+	switch envelope.Kind(v) {
+	case '{':
+		ok, n, prev := true, 1, []byte(nil) // n: the bytes the members take, with braces and commas
+		envelope.Members(v, func(key, value []byte) bool {
+			ok = canonicalString(key) && (prev == nil || bytes.Compare(prev, key) < 0) && canonicalValue(value)
+			n += len(key) + 3 + len(value) + 1 // "key": value and a comma (or the closing brace)
+			prev = key
+			return ok
+		})
+		return ok && n == len(v) // no space anywhere between
+	case '[':
+		ok, n := true, 1
+		envelope.Elements(v, func(e []byte) bool {
+			ok = canonicalValue(e)
+			n += len(e) + 1
+			return ok
+		})
+		return ok && n == len(v)
+	case '"':
+		return canonicalString(v[1 : len(v)-1])
+	case '0':
+		return bytes.IndexAny(v, ".eE") < 0 && string(v) != "-0"
+	}
+	return true // true, false, null
+}
+
+// canonicalString reports whether s (without its quotes) is as json.Marshal writes a string:
+// no escape, valid UTF-8, none of what it escapes (<, >, &, U+2028, U+2029).
+func canonicalString(s []byte) bool {
+	return utf8.Valid(s) && bytes.IndexAny(s, "\\<>&\u2028\u2029") < 0
 }
 
 func writeCanonical(b *bytes.Buffer, v any) error {

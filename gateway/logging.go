@@ -61,7 +61,7 @@ func newRedis(c *config.Redis) (redis.UniversalClient, error) {
 // newCache returns the response cache: in rdb when there is one, else in process.
 func newCache(c config.Cache, rdb redis.UniversalClient, timeout time.Duration, log *slog.Logger) *cache.Cache {
 	if rdb == nil {
-		return cache.New(cache.NewMemory(c.MemoryBytes), time.Second, log)
+		return cache.New(cache.NewMemory(c.MemoryBytes), 0, log) // in process: nothing to time out
 	}
 	return cache.New(cache.NewRedis(rdb), timeout, log)
 }
