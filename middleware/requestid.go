@@ -44,11 +44,13 @@ func newRequestID() string {
 func RequestID(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := r.Header.Get(RequestIDHeader)
+		header := []string{id} // one value shared by the request's header and the response's
 		if !ValidRequestID(id) {
 			id = newRequestID()
-			r.Header.Set(RequestIDHeader, id)
+			header[0] = id
+			r.Header[RequestIDHeader] = header // the canonical name: Set without its copy
 		}
-		w.Header().Set(RequestIDHeader, id)
+		w.Header()[RequestIDHeader] = header
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), scopeKey{}, &scope{requestID: id, perRequest: true})))
 	})
 }

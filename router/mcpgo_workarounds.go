@@ -78,8 +78,12 @@ func withJSONRPCErrors(next http.Handler, unknownTool func()) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		slot := &errorSlot{}
-		next.ServeHTTP(&errorWriter{ResponseWriter: w, slot: slot, unknownTool: unknownTool}, r.WithContext(context.WithValue(r.Context(), errorSlotKey{}, slot)))
+		slot, ok := r.Context().Value(errorSlotKey{}).(*errorSlot)
+		if !ok { // ServerHandler gives the request its slot with its server, in one copy
+			slot = &errorSlot{}
+			r = r.WithContext(context.WithValue(r.Context(), errorSlotKey{}, slot))
+		}
+		next.ServeHTTP(&errorWriter{ResponseWriter: w, slot: slot, unknownTool: unknownTool}, r)
 	})
 }
 

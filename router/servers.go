@@ -100,7 +100,11 @@ func (r *Router) ServerHandler() http.Handler {
 			http.Error(w, "no such MCP server here", http.StatusNotFound)
 			return
 		}
-		h.ServeHTTP(w, req.WithContext(context.WithValue(req.Context(), serverKey{}, s)))
+		ctx := context.WithValue(req.Context(), serverKey{}, s)
+		if req.Method == http.MethodPost {
+			ctx = context.WithValue(ctx, errorSlotKey{}, &errorSlot{}) // Handler's, made here: one request copy
+		}
+		h.ServeHTTP(w, req.WithContext(ctx))
 	})
 }
 
