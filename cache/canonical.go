@@ -77,7 +77,7 @@ func canonicalValue(v []byte) bool {
 	case '"':
 		return canonicalString(v[1 : len(v)-1])
 	case '0':
-		return bytes.IndexAny(v, ".eE") < 0 && string(v) != "-0"
+		return !bytes.ContainsAny(v, ".eE") && string(v) != "-0"
 	}
 	return true // true, false, null
 }
@@ -85,7 +85,7 @@ func canonicalValue(v []byte) bool {
 // canonicalString reports whether s (without its quotes) is as json.Marshal writes a string:
 // no escape, valid UTF-8, none of what it escapes (<, >, &, U+2028, U+2029).
 func canonicalString(s []byte) bool {
-	return utf8.Valid(s) && bytes.IndexAny(s, "\\<>&\u2028\u2029") < 0
+	return utf8.Valid(s) && !bytes.ContainsAny(s, "\\<>&\u2028\u2029")
 }
 
 func writeCanonical(b *bytes.Buffer, v any) error {
