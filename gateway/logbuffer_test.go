@@ -1,34 +1,14 @@
 package gateway
 
 import (
-	"bytes"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
 
-// lockedBuffer is a bytes.Buffer safe for the flushing goroutine and the test.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 func TestLogBufferBatchesInfoAndFlushesWarnings(t *testing.T) {
-	out := &lockedBuffer{}
+	out := &syncLog{}
 	b := newLogBuffer(out)
 	log := slog.New(flushOnWarn{slog.NewTextHandler(b, nil), b})
 
