@@ -230,6 +230,9 @@ const CacheMetaKey = "io.switchboard/cache"
 // result no client could read becomes an upstream_unavailable error.
 func (r *Router) check(ctx context.Context, e *Entry, f fetched) answer {
 	isError, ok := resultShape(f.raw)
+	if ok && f.hit != nil {
+		ok = json.Valid(f.raw) // the upstream's transport checked it; a shared store's may be anything
+	}
 	if !ok {
 		return answer{made: r.unusable(ctx, e.Upstream, nil), upstream: e.Upstream}
 	}

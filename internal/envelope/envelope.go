@@ -4,7 +4,8 @@
 // without the allocations of encoding/json.
 //
 // Every function takes input that json.Valid accepts (Object checks); on such input they never
-// fail, and they never allocate.
+// fail, and they never allocate. On anything else (bytes from a store that was tampered with)
+// they return something meaningless, but return: no panic, no endless loop.
 package envelope
 
 import (
@@ -32,10 +33,19 @@ func Members(obj []byte, fn func(key, value []byte) bool) {
 	i = space(obj, i+1)
 	for i < len(obj) && obj[i] == '"' {
 		keyEnd := stringEnd(obj, i)
+		if keyEnd-1 <= i || obj[keyEnd-1] != '"' {
+			return // not JSON after all: an unterminated key
+		}
 		key := obj[i+1 : keyEnd-1]
 		i = space(obj, keyEnd)
 		i = space(obj, i+1) // the colon
+		if i >= len(obj) {
+			return
+		}
 		end := valueEnd(obj, i)
+		if end == i { // not JSON after all: stop rather than loop
+			return
+		}
 		if !fn(key, obj[i:end]) {
 			return
 		}
@@ -56,6 +66,9 @@ func Elements(arr []byte, fn func(value []byte) bool) {
 	i = space(arr, i+1)
 	for i < len(arr) && arr[i] != ']' {
 		end := valueEnd(arr, i)
+		if end == i { // not JSON after all: stop rather than loop
+			return
+		}
 		if !fn(arr[i:end]) {
 			return
 		}
