@@ -326,6 +326,8 @@ func TestCheckAndDecode(t *testing.T) {
 		{"a cache hit is marked", fetched{raw: json.RawMessage(okResult), hit: &cache.Hit{Age: 1500 * time.Millisecond}}, "hello", "", true},
 		{"an unreadable result", fetched{raw: json.RawMessage(`[1,2]`), instance: "i1"},
 			"upstream demo sent a result the gateway cannot read; the call may have run", CodeUpstreamUnavailable, false},
+		{"a cache entry that is not JSON", fetched{raw: json.RawMessage(`{"content":[]`), hit: &cache.Hit{}},
+			"upstream demo sent a result the gateway cannot read; the call may have run", CodeUpstreamUnavailable, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
