@@ -185,8 +185,13 @@ func TestRedisDownReviewAnswersFromMemory(t *testing.T) {
 		h, _ := rdb.HLen(ctx, redisHeldKey).Result()
 		return n == 1001 && h == 1000
 	})
-	if !bytes.Contains([]byte(logs.String()), []byte("pin store reachable again")) {
-		t.Errorf("the recovery was not logged:\n%s", logs)
+	// The write-back ends before the line saying so is logged: wait for it too.
+	deadline := time.Now().Add(5 * time.Second)
+	for !bytes.Contains([]byte(logs.String()), []byte("pin store reachable again")) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the recovery was not logged:\n%s", logs)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 	if _, err := p.Approve(ctx, Key{"svc", "tool1"}, ""); err != nil {
 		t.Errorf("approving after Redis came back: %v", err)
