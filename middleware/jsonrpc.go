@@ -47,14 +47,14 @@ func checkEnvelope(body []byte) (id json.RawMessage, code int, msg, method strin
 	if len(rawID) > 0 {
 		id = rawID
 	}
-	if s, ok := stringValue(version); !ok || s != "2.0" {
+	if s, ok := envelope.DecodeString(version); !ok || s != "2.0" {
 		return id, codeInvalidRequest, `invalid request: "jsonrpc" must be "2.0"`, ""
 	}
 	if len(id) > 0 && !validID(id) {
 		return nil, codeInvalidRequest, "invalid request: the id must be a string or a number", ""
 	}
 	if rawMethod != nil {
-		if method, _ = stringValue(rawMethod); method == "" {
+		if method, _ = envelope.DecodeString(rawMethod); method == "" {
 			return id, codeInvalidRequest, `invalid request: "method" must be a non-empty string`, ""
 		}
 		if params != nil && string(params) != "null" && params[0] != '{' {
@@ -66,16 +66,6 @@ func checkEnvelope(body []byte) (id json.RawMessage, code int, msg, method strin
 		return id, codeInvalidRequest, `invalid request: a message without "method" must be a response with an id and either "result" or "error"`, ""
 	}
 	return nil, 0, "", ""
-}
-
-// stringValue is the JSON string v decoded, and whether v was a string.
-func stringValue(v []byte) (string, bool) {
-	if s, ok := envelope.String(v); ok {
-		return string(s), true
-	}
-	var s string
-	err := json.Unmarshal(v, &s)
-	return s, err == nil && envelope.Kind(v) == '"'
 }
 
 // validID reports whether id is a string or a number, or null (which the MCP server answers),

@@ -3,7 +3,6 @@ package router
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"sync"
 
@@ -65,19 +64,19 @@ func readMessage(body []byte) (msg message, ok bool) {
 		return decodeMessage(body)
 	}
 	msg = message{ID: top[0], Result: top[3], Error: top[4]}
-	msg.Method, _ = jsonString(top[1])
-	msg.cursor, _ = jsonString(params[1])
-	msg.protocolVersion, _ = jsonString(meta[3])
+	msg.Method, _ = envelope.DecodeString(top[1])
+	msg.cursor, _ = envelope.DecodeString(params[1])
+	msg.protocolVersion, _ = envelope.DecodeString(meta[3])
 	if msg.Method != string(mcp.MethodToolsCall) || len(msg.ID) == 0 || !oneOf(params[4], 'n', 0) || !oneOf(params[0], '{', 'n', 0) {
 		return msg, true
 	}
-	name, isString := jsonString(params[2])
+	name, isString := envelope.DecodeString(params[2])
 	if !isString {
 		return msg, true // mcp-go says what is wrong with it
 	}
 	call := &fastCall{toolCall: toolCall{name: name, args: params[3]}}
-	call.traceParent, _ = jsonString(meta[1])
-	call.traceState, _ = jsonString(meta[2])
+	call.traceParent, _ = envelope.DecodeString(meta[1])
+	call.traceState, _ = envelope.DecodeString(meta[2])
 	if meta[0] != nil && json.Unmarshal(meta[0], &call.progressToken) != nil {
 		return msg, true
 	}
@@ -102,15 +101,6 @@ func decodeMessage(body []byte) (message, bool) {
 	}
 	return message{ID: m.ID, Method: m.Method, Result: m.Result, Error: m.Error,
 		cursor: m.Params.Cursor, protocolVersion: m.Params.Meta.ProtocolVersion()}, true
-}
-
-// jsonString is the JSON string v decoded, and whether v was one.
-func jsonString(v []byte) (string, bool) {
-	if s, ok := envelope.String(v); ok {
-		return string(s), true
-	}
-	var s string
-	return s, envelope.Kind(v) == '"' && json.Unmarshal(v, &s) == nil
 }
 
 // fastCall serves msg, a tools/call of session t, on the fast path, or returns false without
@@ -168,14 +158,9 @@ func rpcErrorFor(ctx context.Context, err error) *upstream.RPCError {
 	if err == nil {
 		return nil
 	}
-	if errors.Is(err, errPlaceholder) {
-		if slot, ok := ctx.Value(errorSlotKey{}).(*errorSlot); ok {
-			slot.mu.Lock()
-			defer slot.mu.Unlock()
-			if slot.err != nil {
-				return slot.err
-			}
-		}
+	slot, _ := ctx.Value(errorSlotKey{}).(*errorSlot)
+	if e := slotError(slot, err); e != nil {
+		return e
 	}
 	return &upstream.RPCError{Code: mcp.INTERNAL_ERROR, Message: err.Error()}
 }

@@ -56,6 +56,27 @@ type errorSlot struct {
 	err *upstream.RPCError
 }
 
+func (s *errorSlot) set(e *upstream.RPCError) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.err = e
+}
+
+func (s *errorSlot) get() *upstream.RPCError {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
+}
+
+// slotError is the JSON-RPC error err stands for when it is the placeholder jsonRPCError
+// returned: the one left in slot. Nil for any other error, or no slot.
+func slotError(slot *errorSlot, err error) *upstream.RPCError {
+	if slot == nil || !errors.Is(err, errPlaceholder) {
+		return nil
+	}
+	return slot.get()
+}
+
 // jsonRPCError makes the response to the current request the JSON-RPC error e. Outside the
 // HTTP handler (no slot) it degrades to mcp-go's -32603 with e's message.
 func jsonRPCError(ctx context.Context, e *upstream.RPCError) error {
@@ -63,9 +84,7 @@ func jsonRPCError(ctx context.Context, e *upstream.RPCError) error {
 	if !ok {
 		return errors.New(e.Message)
 	}
-	slot.mu.Lock()
-	slot.err = e
-	slot.mu.Unlock()
+	slot.set(e)
 	return errPlaceholder
 }
 
@@ -148,9 +167,7 @@ func (w *errorWriter) rewriteMessage(msg []byte) []byte {
 	}
 	switch {
 	case m.Error.Code == mcp.INTERNAL_ERROR && m.Error.Message == errPlaceholder.Error():
-		w.slot.mu.Lock()
-		e := w.slot.err
-		w.slot.mu.Unlock()
+		e := w.slot.get()
 		if e == nil {
 			return msg
 		}

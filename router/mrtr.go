@@ -115,13 +115,8 @@ func (r *Router) await(ctx context.Context, pc *parkedCall) (*mcp.CallToolResult
 		select {
 		case done := <-pc.final:
 			r.parked.remove(pc.parkedID())
-			if errors.Is(done.err, errPlaceholder) && pc.slot != nil {
-				pc.slot.mu.Lock()
-				e := pc.slot.err
-				pc.slot.mu.Unlock()
-				if e != nil {
-					return nil, jsonRPCError(ctx, e) // into this leg's response
-				}
+			if e := slotError(pc.slot, done.err); e != nil {
+				return nil, jsonRPCError(ctx, e) // into this leg's response
 			}
 			return done.res, done.err
 		case <-pc.asked:
@@ -408,8 +403,8 @@ func (r *Router) ResumeHandler() http.Handler {
 		res, err := r.resumeHere(ctx, rr.ID, rr.Tool, rr.Responses, context.Background())
 		var ans resumeAnswer
 		switch {
-		case errors.Is(err, errPlaceholder) && slot.err != nil:
-			ans.RPCError = slot.err
+		case slotError(slot, err) != nil:
+			ans.RPCError = slot.get()
 		case err != nil:
 			ans.Error = err.Error()
 		default:

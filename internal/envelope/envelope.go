@@ -93,6 +93,16 @@ func String(v []byte) (s []byte, ok bool) {
 	return v[1 : len(v)-1], true
 }
 
+// DecodeString returns the JSON string v decoded, and whether v is a string. One that means its
+// bytes (String) costs only the string; one with escapes is decoded by encoding/json.
+func DecodeString(v []byte) (string, bool) {
+	if s, ok := String(v); ok {
+		return string(s), true
+	}
+	var s string
+	return s, Kind(v) == '"' && json.Unmarshal(v, &s) == nil
+}
+
 // Kind is the JSON type of a raw value: '{', '[', '"', 't' or 'f' (a bool), 'n' (null), or
 // '0' (a number); 0 for an empty value.
 func Kind(v []byte) byte {

@@ -90,6 +90,16 @@ func TestStringAndKind(t *testing.T) {
 			t.Errorf("String(%s) ok; want a decode", v)
 		}
 	}
+	for v, want := range map[string]string{`"plain"`: "plain", `"a\u00e9\"b"`: `aé"b`, "\"\xff\"": "\ufffd"} {
+		if got, ok := DecodeString([]byte(v)); !ok || got != want {
+			t.Errorf("DecodeString(%s) = %q, %v; want %q", v, got, ok, want)
+		}
+	}
+	for _, v := range []string{`1`, `null`, `["a"]`, ``} {
+		if _, ok := DecodeString([]byte(v)); ok {
+			t.Errorf("DecodeString(%s) ok; want not a string", v)
+		}
+	}
 	for v, want := range map[string]byte{`{}`: '{', `[]`: '[', `""`: '"', `true`: 't', `false`: 'f', `null`: 'n', `-1`: '0', `3`: '0', ``: 0} {
 		if got := Kind([]byte(v)); got != want {
 			t.Errorf("Kind(%s) = %q, want %q", v, got, want)
