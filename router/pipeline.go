@@ -183,6 +183,18 @@ type fetched struct {
 	// instance is the upstream instance the call last reached ("" on a hit); for calls that
 	// shared one fill, the instance that served the fill.
 	instance registry.InstanceID
+	// usable and isError are what resultShape finds of raw, read once where raw arrives (read).
+	usable, isError bool
+}
+
+// read returns f with its result's shape read: a client could read it (from a shared store, it
+// must be JSON, which the upstream's transport checked of the upstream's), and a tool error.
+func (f fetched) read() fetched {
+	f.isError, f.usable = resultShape(f.raw)
+	if f.usable && f.hit != nil {
+		f.usable = json.Valid(f.raw)
+	}
+	return f
 }
 
 // fetch is the cache step: it returns the tool's result from the cache when the tool is
@@ -203,11 +215,11 @@ func (r *Router) fetch(ctx context.Context, e *Entry, args json.RawMessage, rela
 	}
 	key := cache.Key{Upstream: string(e.Upstream), Tool: e.Tool, DefHash: e.DefHash, Scope: scope, Args: canon}.String()
 	if hit, ok := r.cache.Get(ctx, key); ok {
-		return fetched{raw: hit.Value, hit: &hit}, nil
+		return fetched{raw: hit.Value, hit: &hit}.read(), nil
 	}
 	v, _, err := r.cache.Flight(ctx, key, func(ctx context.Context) (any, error) {
 		f, err := r.callUpstream(ctx, e, args, relay)
-		if isError, ok := resultShape(f.raw); err == nil && len(f.raw) <= r.maxEntry && ok && !isError {
+		if err == nil && len(f.raw) <= r.maxEntry && f.usable && !f.isError {
 			r.cache.Set(ctx, key, f.raw, e.Cache.TTL)
 		}
 		return f, err
@@ -220,23 +232,23 @@ func (r *Router) fetch(ctx context.Context, e *Entry, args json.RawMessage, rela
 // upstream.
 func (r *Router) callUpstream(ctx context.Context, e *Entry, args json.RawMessage, relay upstream.Relay) (fetched, error) {
 	res, err := r.upstreams.Call(ctx, e.Upstream, upstream.CallRequest{Tool: e.Tool, Args: args, Idempotent: e.Idempotent, Relay: relay})
-	return fetched{raw: res.Raw, instance: res.Instance}, err
+	f := fetched{raw: res.Raw, instance: res.Instance}
+	if err == nil {
+		f = f.read()
+	}
+	return f, err
 }
 
 // CacheMetaKey is the _meta key that marks a result served from the cache.
 const CacheMetaKey = "io.switchboard/cache"
 
-// check is the last step: the result's shape is checked (resultShape), without decoding it; a
-// result no client could read becomes an upstream_unavailable error.
+// check is the last step: a result no client could read (fetched.read, without decoding it)
+// becomes an upstream_unavailable error.
 func (r *Router) check(ctx context.Context, e *Entry, f fetched) answer {
-	isError, ok := resultShape(f.raw)
-	if ok && f.hit != nil {
-		ok = json.Valid(f.raw) // the upstream's transport checked it; a shared store's may be anything
-	}
-	if !ok {
+	if !f.usable {
 		return answer{made: r.unusable(ctx, e.Upstream, nil), upstream: e.Upstream}
 	}
-	return answer{raw: f.raw, hit: f.hit, isError: isError, upstream: e.Upstream}
+	return answer{raw: f.raw, hit: f.hit, isError: f.isError, upstream: e.Upstream}
 }
 
 // unusable is the answer to a result the gateway cannot read.

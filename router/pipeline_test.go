@@ -332,7 +332,7 @@ func TestCheckAndDecode(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			res := r.decoded(context.Background(), r.check(context.Background(), e, tc.f))
+			res := r.decoded(context.Background(), r.check(context.Background(), e, tc.f.read()))
 			if text := resultText(res); text != tc.wantText {
 				t.Errorf("text %q, want %q", text, tc.wantText)
 			}
